@@ -1,0 +1,99 @@
+"""Audio file I/O: soundfile for reading/writing, torchaudio for resampling.
+
+torchaudio.load/save need FFmpeg/torchcodec, so files go through soundfile only.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+from .errors import DataError
+from .files import atomic_path
+
+SILENCE_PEAK = 1e-4
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file header says, without decoding the samples."""
+
+    path: str
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+def probe(path: str | os.PathLike) -> AudioInfo:
+    """Read the header of an audio file; raise DataError if it is missing or not audio."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"audio file not found: {path}")
+    try:
+        info = sf.info(str(path))
+    except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError for non-audio
+        raise DataError(f"cannot read audio file {path}: {_short(exc)}") from None
+    return AudioInfo(str(path), int(info.samplerate), int(info.channels), int(info.frames))
+
+
+def load_audio(
+    path: str | os.PathLike,
+    sample_rate: int,
+    *,
+    allow_silent: bool = False,
+    max_seconds: float | None = None,
+) -> torch.Tensor:
+    """Load any soundfile-readable file as mono float32 [T] at `sample_rate`.
+
+    Raises DataError for a missing, corrupt, empty or (unless allowed) all-silent file.
+    """
+    info = probe(path)
+    frames = -1 if max_seconds is None else int(max_seconds * info.sample_rate)
+    try:
+        data, sr = sf.read(str(path), frames=frames, dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise DataError(f"cannot decode audio file {path}: {_short(exc)}") from None
+    if data.shape[0] == 0:
+        raise DataError(f"audio file is empty: {path}")
+    if not np.isfinite(data).all():
+        raise DataError(f"audio file has non-finite samples: {path}")
+    wav = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))
+    if not allow_silent and float(wav.abs().max()) < SILENCE_PEAK:
+        raise DataError(f"audio file is silent (peak below {SILENCE_PEAK:g}): {path}")
+    return resample(wav, sr, sample_rate)
+
+
+def resample(wav: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
+    """Resample along the last axis with torchaudio's windowed-sinc resampler."""
+    if orig_sr == new_sr:
+        return wav
+    return AF.resample(wav, orig_sr, new_sr)
+
+
+def save_wav(path: str | os.PathLike, wav: torch.Tensor | np.ndarray, sample_rate: int) -> None:
+    """Write mono [T] or channels-first [C, T] audio as 16-bit PCM WAV, atomically.
+
+    Samples are clipped to [-1, 1]; the file appears only once fully written.
+    """
+    arr = wav.detach().cpu().float().numpy() if isinstance(wav, torch.Tensor) else np.asarray(wav, np.float32)
+    if arr.ndim == 2:
+        arr = arr.T
+    elif arr.ndim != 1:
+        raise ValueError(f"expected [T] or [C, T] audio, got shape {arr.shape}")
+    arr = np.clip(arr, -1.0, 1.0)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), arr, sample_rate, subtype="PCM_16", format="WAV")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__

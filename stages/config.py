@@ -1,0 +1,60 @@
+"""Configs of the stage transformers and their training."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class ModelConfig:
+    """Decoder-only transformer size; vocabulary sizes come from the tokenizers at build time."""
+
+    n_layers: int = 4
+    n_heads: int = 4
+    d_model: int = 256
+    d_ff: int = 1024
+    dropout: float = 0.1
+    rope_base: float = 10000.0
+
+
+@dataclass
+class StageConfig:
+    """One stage: its model, training crop, step budget and default sampling settings."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    crop_seconds: float = 10.0
+    steps: int = 2000
+    batch_size: int = 16
+    cond_drop_prob: float = 0.1
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 0.0
+
+
+@dataclass
+class StagesConfig:
+    """The three stages, each trained on its own."""
+
+    semantic: StageConfig = field(default_factory=lambda: StageConfig(crop_seconds=30.0, temperature=1.0))
+    coarse: StageConfig = field(default_factory=lambda: StageConfig(crop_seconds=10.0, temperature=0.95))
+    fine: StageConfig = field(default_factory=lambda: StageConfig(crop_seconds=3.0, temperature=0.4))
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation shared by the stages; becomes the DeepSpeed config."""
+
+    lr: float = 3e-4
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    grad_accum: int = 1
+    zero_stage: int = 0
+    precision: Literal["fp32", "bf16"] = "fp32"
+    ckpt_every: int = 200
+    keep_last: int = 2
+    val_every: int = 200
+    max_nonfinite: int = 5
+    log_every: int = 20
+    seed: int = 0
