@@ -9,11 +9,11 @@ from typing import Sequence
 
 from data_prep.errors import DataError
 
-from .commands import bench, data, eval as eval_cmd, init, train
+from .commands import bench, data, eval as eval_cmd, generate, init, train
 from .errors import UserError
 
 EXIT_USER_ERROR = 2
-COMMANDS = (init, data, train, eval_cmd, bench)
+COMMANDS = (init, data, train, generate, eval_cmd, bench)
 USER_ERRORS: tuple[type[BaseException], ...] = (UserError, DataError)
 
 

@@ -1,0 +1,96 @@
+"""`strata generate`: text (+ melody / prompt audio / story) -> music, with a JSON sidecar per WAV."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import UserError
+from .common import add_run_argument, run_dir
+
+STAGES = ("semantic", "coarse", "fine")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="generate music from a text prompt", description=__doc__)
+    p.add_argument("prompt", nargs="?", default=None, help="text prompt (or use --prompts-file / --story)")
+    add_run_argument(p, required=False)
+    p.set_defaults(run="default")
+    p.add_argument("--seconds", type=float, default=10.0, help="length of each clip in seconds (default 10)")
+    p.add_argument("--out", default=None, help="output WAV (default runs/<run>/generations/<slug>.wav); N>1 adds _000, _001, ...")
+    p.add_argument("--num-samples", "--batch", dest="num_samples", type=int, default=1, help="samples per prompt, generated as one batch")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the profile's generate.seed)")
+    p.add_argument("--temperature", type=float, nargs="+", metavar="T", help="1 value for all stages or 3 (semantic coarse fine); default 1.0 0.95 0.4")
+    p.add_argument("--top-k", type=int, nargs="+", metavar="K", help="1 or 3 values; 0 disables")
+    p.add_argument("--top-p", type=float, nargs="+", metavar="P", help="1 or 3 values; 0 disables")
+    p.add_argument("--cfg-scale", type=float, default=None, help="classifier-free guidance scale (1 = off)")
+    p.add_argument("--prompts-file", default=None, help="text file with one prompt per line")
+    p.add_argument("--melody", default=None, help="audio file whose melody conditions the semantic stage")
+    p.add_argument("--prompt-audio", default=None, help="audio file to continue")
+    p.add_argument("--story", nargs="+", default=None, metavar="TEXT", help="story mode: one prompt per segment")
+    p.add_argument("--segment-seconds", type=float, default=15.0, help="story-mode segment length (default 15)")
+    p.add_argument("--best-of", type=int, default=1, help="generate N candidates per sample and keep the best by CLAP text-audio score")
+    p.add_argument("--spectrogram", action="store_true", help="also write a spectrogram PNG next to each WAV")
+    p.set_defaults(func=run)
+
+
+def stage_values(values: list | None, name: str) -> dict[str, float] | None:
+    """Expand a 1- or 3-value per-stage flag into {stage: value}."""
+    if values is None:
+        return None
+    if len(values) == 1:
+        values = values * 3
+    if len(values) != 3:
+        raise UserError(f"--{name} takes 1 value or 3 (semantic coarse fine), got {len(values)}")
+    return dict(zip(STAGES, values))
+
+
+def read_prompts(args: argparse.Namespace) -> list[str]:
+    """The prompts to generate from, validated: non-empty, and from exactly one source."""
+    sources = [s for s in ("prompt", "prompts_file", "story") if getattr(args, s)]
+    if len(sources) > 1:
+        flags = {"prompt": "a PROMPT argument", "prompts_file": "--prompts-file", "story": "--story"}
+        raise UserError(f"use only one of {', '.join(flags[s] for s in sources)}")
+    if args.prompts_file:
+        path = Path(args.prompts_file)
+        if not path.is_file():
+            raise UserError(f"prompts file not found: {path}")
+        prompts = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        if not prompts:
+            raise UserError(f"prompts file has no prompts: {path}")
+        return prompts
+    if args.story is not None:
+        if len(args.story) < 2 or any(not s.strip() for s in args.story):
+            raise UserError("--story needs at least two non-empty texts, one per segment")
+        return [s.strip() for s in args.story]
+    if args.prompt is None or not args.prompt.strip():
+        raise UserError("the prompt is empty: give a text description, e.g. strata generate \"calm solo piano\" --run R")
+    return [args.prompt.strip()]
+
+
+def validate(args: argparse.Namespace, max_seconds: float) -> None:
+    """Flag checks that need no model: durations, counts and output path."""
+    if args.story is None and not 0 < args.seconds <= max_seconds:
+        raise UserError(f"--seconds must be in (0, {max_seconds:g}], got {args.seconds:g}")
+    if args.story is not None:
+        if not 0 < args.segment_seconds <= max_seconds:
+            raise UserError(f"--segment-seconds must be in (0, {max_seconds:g}], got {args.segment_seconds:g}")
+        if args.segment_seconds * len(args.story) > max_seconds:
+            raise UserError(f"story is {args.segment_seconds * len(args.story):g} s long; the cap is {max_seconds:g} s")
+    if args.num_samples < 1 or args.best_of < 1:
+        raise UserError("--num-samples and --best-of must be at least 1")
+    if args.out is not None and Path(args.out).suffix.lower() != ".wav":
+        raise UserError(f"--out must be a .wav path, got {args.out}")
+    for flag in ("temperature", "top_k", "top_p"):
+        stage_values(getattr(args, flag), flag.replace("_", "-"))
+    if args.story is not None and args.prompt_audio is not None:
+        raise UserError("--story and --prompt-audio cannot be combined: a story starts from its first text")
+
+
+def run(args: argparse.Namespace) -> int:
+    prompts = read_prompts(args)
+    run = run_dir(args)
+    profile = run.load_profile(args.overrides)
+    validate(args, profile.generate.max_seconds)
+    from ..generate_cli import generate_from_args
+
+    return generate_from_args(args, run, profile, prompts)
