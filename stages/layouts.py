@@ -1,0 +1,273 @@
+"""The three stage layouts: how a token record becomes one training sequence, and how sampling prefixes are built.
+
+Sequences (joint ids of the stage's Vocab; `|` is the SEP token):
+  semantic: cond[L_c] melody[T_m]? | semantic[T_s]
+  coarse:   cond[L_c] semantic[T_s] | coarse frames flattened row-major (frame by frame, level by level)
+  fine:     coarse frames flattened | fine frames flattened
+Only target tokens (after SEP) carry loss. For classifier-free guidance cond (and melody) are replaced by MASK.
+Semantic and acoustic windows of one crop cover the same time span, aligned through the cache's token rates.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+
+from .errors import StageError
+from .vocab import MASK, SEP, Vocab
+
+STAGES = ("semantic", "coarse", "fine")
+META_KEYS = ("semantic_rate", "semantic_bins", "acoustic_rate", "codec_bins", "n_q", "n_coarse",
+             "cond_levels", "cond_bins", "melody_rate", "melody_bins")
+
+
+def crop_start(total: int, crop: int, gen: torch.Generator | None) -> int:
+    """A uniform random start so that [start, start+crop) fits in `total` (0 when it does not fit; None gen = 0)."""
+    if gen is None or total <= crop:
+        return 0
+    return int(torch.randint(0, total - crop + 1, (1,), generator=gen))
+
+
+class Layout:
+    """Base of the stage layouts: vocabulary, crop lengths, flatten/unflatten and target spans."""
+
+    stage: ClassVar[str] = ""
+    target: ClassVar[str] = ""
+    uses_cond: ClassVar[bool] = False
+
+    def __init__(self, meta: dict[str, Any], crop_seconds: float) -> None:
+        missing = [k for k in META_KEYS if k not in meta]
+        if missing:
+            raise StageError(f"token cache metadata lacks {', '.join(missing)}: rebuild it with `strata tokenize`")
+        self.meta = {k: meta[k] for k in META_KEYS}
+        self.crop_seconds = float(crop_seconds)
+        self.n_coarse = int(meta["n_coarse"])
+        self.n_fine = int(meta["n_q"]) - self.n_coarse
+        self.vocab = Vocab(self.sections())
+
+    def sections(self) -> list[tuple[str, int, int]]:
+        """Vocabulary sections (name, levels, bins) of this stage."""
+        raise NotImplementedError
+
+    def example(self, record: dict[str, Any], gen: torch.Generator | None = None,
+                cond_drop_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """One training sequence from a token record: (tokens Long[T], target mask Bool[T]); gen=None crops at 0."""
+        raise NotImplementedError
+
+    @property
+    def target_levels(self) -> int:
+        """Levels interleaved in the target stream (1 for semantic)."""
+        return self.vocab.levels(self.target)
+
+    def target_span(self, i: int) -> tuple[int, int]:
+        """Joint-id range [lo, hi) allowed at target position i (counted from the first target token)."""
+        return self.vocab.span(self.target, i % self.target_levels)
+
+    def flatten(self, codes: torch.Tensor) -> torch.Tensor:
+        """Raw target ids -> joint ids in sequence order: [B,T] (semantic) or [B,Q,F] -> [B,F*Q] (row-major)."""
+        if self.target_levels == 1:
+            return self.vocab.encode(self.target, codes)
+        return flatten_levels(self.vocab, self.target, codes)
+
+    def unflatten(self, flat: torch.Tensor) -> torch.Tensor:
+        """Inverse of `flatten`: joint ids [B,N] -> raw ids [B,N] (semantic) or [B,Q,N/Q]."""
+        if self.target_levels == 1:
+            return self.vocab.decode(self.target, flat)
+        return unflatten_levels(self.vocab, self.target, flat)
+
+    def cond_prefix(self, cond: torch.Tensor, uncond: bool) -> torch.Tensor:
+        """Conditioning tokens [B,L] in joint ids, or MASK everywhere for the unconditional (CFG) rows."""
+        levels = self.vocab.levels("cond")
+        if cond.shape[-1] != levels:
+            raise StageError(f"expected {levels} conditioning tokens, got {cond.shape[-1]}")
+        if uncond:
+            return torch.full_like(cond, MASK, dtype=torch.long)
+        return flatten_levels(self.vocab, "cond", cond.unsqueeze(-1))
+
+    def seconds_to(self, seconds: float, rate_key: str) -> int:
+        """Token count of `seconds` at the cache rate `rate_key`."""
+        return int(round(seconds * float(self.meta[rate_key])))
+
+    def spec(self) -> dict[str, Any]:
+        """Plain-data description saved in model.pt; `layout_from_spec` rebuilds the layout."""
+        return {"stage": self.stage, "meta": dict(self.meta), "crop_seconds": self.crop_seconds}
+
+
+class SemanticLayout(Layout):
+    """cond [+ melody] | semantic."""
+
+    stage = "semantic"
+    target = "semantic"
+    uses_cond = True
+
+    @property
+    def has_melody(self) -> bool:
+        """Whether this stage reads melody tokens (the cache had them)."""
+        return int(self.meta["melody_bins"]) > 0 and float(self.meta["melody_rate"]) > 0
+
+    def sections(self) -> list[tuple[str, int, int]]:
+        out = [("cond", int(self.meta["cond_levels"]), int(self.meta["cond_bins"]))]
+        if self.has_melody:
+            out.append(("melody", 1, int(self.meta["melody_bins"])))
+        out.append(("semantic", 1, int(self.meta["semantic_bins"])))
+        return out
+
+    def melody_length(self, n_semantic: int) -> int:
+        """Melody tokens covering the time span of `n_semantic` semantic tokens."""
+        if not self.has_melody:
+            return 0
+        return int(round(n_semantic * float(self.meta["melody_rate"]) / float(self.meta["semantic_rate"])))
+
+    def melody_prefix(self, melody: torch.Tensor | None, batch: int, n_semantic: int, uncond: bool) -> torch.Tensor:
+        """Melody part of the prefix [B,T_m]: cropped or MASK-padded to the window; all MASK if absent or uncond."""
+        n = self.melody_length(n_semantic)
+        out = torch.full((batch, n), MASK, dtype=torch.long)
+        if melody is not None and not uncond and n:
+            m = melody[:, :n].long()
+            out[:, :m.shape[1]] = self.vocab.encode("melody", m)
+        return out
+
+    def prefix(self, cond: torch.Tensor, melody: torch.Tensor | None, n_semantic: int, uncond: bool = False) -> torch.Tensor:
+        """Sampling prefix [B,P] up to SEP for a window of `n_semantic` semantic tokens."""
+        b = cond.shape[0]
+        sep = torch.full((b, 1), SEP, dtype=torch.long)
+        return torch.cat([self.cond_prefix(cond, uncond), self.melody_prefix(melody, b, n_semantic, uncond), sep], 1)
+
+    @property
+    def crop_tokens(self) -> int:
+        """Semantic tokens per training crop."""
+        return self.seconds_to(self.crop_seconds, "semantic_rate")
+
+    def example(self, record: dict[str, Any], gen: torch.Generator | None = None,
+                cond_drop_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        sem = record["semantic"].long()
+        s0 = crop_start(sem.shape[0], self.crop_tokens, gen)
+        window = sem[s0:s0 + self.crop_tokens]
+        drop = _drop(gen, cond_drop_prob)
+        melody = record.get("melody") if self.has_melody else None
+        if melody is not None:
+            m0 = int(round(s0 * float(self.meta["melody_rate"]) / float(self.meta["semantic_rate"])))
+            melody = melody.long()[m0:].unsqueeze(0)
+        head = self.prefix(record["cond"].long().unsqueeze(0), melody, window.shape[0], uncond=drop)[0]
+        return _join(head, self.flatten(window))
+
+
+class CoarseLayout(Layout):
+    """cond semantic | coarse levels flattened row-major."""
+
+    stage = "coarse"
+    target = "coarse"
+    uses_cond = True
+
+    def sections(self) -> list[tuple[str, int, int]]:
+        return [("cond", int(self.meta["cond_levels"]), int(self.meta["cond_bins"])),
+                ("semantic", 1, int(self.meta["semantic_bins"])),
+                ("coarse", self.n_coarse, int(self.meta["codec_bins"]))]
+
+    def prefix(self, cond: torch.Tensor, semantic: torch.Tensor, uncond: bool = False) -> torch.Tensor:
+        """Sampling prefix [B,P] up to SEP; `semantic` covers the same time span as the coarse frames to produce."""
+        sep = torch.full((cond.shape[0], 1), SEP, dtype=torch.long)
+        return torch.cat([self.cond_prefix(cond, uncond), self.vocab.encode("semantic", semantic), sep], 1)
+
+    def example(self, record: dict[str, Any], gen: torch.Generator | None = None,
+                cond_drop_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        sem = record["semantic"].long()
+        codes = _acoustic(record, self.n_coarse)[: self.n_coarse]
+        crop_s = self.seconds_to(self.crop_seconds, "semantic_rate")
+        crop_a = self.seconds_to(self.crop_seconds, "acoustic_rate")
+        s0 = crop_start(sem.shape[0], crop_s, gen)
+        a0 = int(round(s0 * float(self.meta["acoustic_rate"]) / float(self.meta["semantic_rate"])))
+        a0 = min(a0, max(0, codes.shape[1] - crop_a))
+        drop = _drop(gen, cond_drop_prob)
+        head = self.prefix(record["cond"].long().unsqueeze(0), sem[s0:s0 + crop_s].unsqueeze(0), uncond=drop)[0]
+        return _join(head, self.flatten(codes[:, a0:a0 + crop_a].unsqueeze(0))[0])
+
+
+class FineLayout(Layout):
+    """coarse levels flattened | fine levels flattened; no text conditioning (so no CFG)."""
+
+    stage = "fine"
+    target = "fine"
+    uses_cond = False
+
+    def sections(self) -> list[tuple[str, int, int]]:
+        if self.n_fine < 1:
+            raise StageError(f"the codec has n_q={self.meta['n_q']} and n_coarse={self.n_coarse}: no fine levels to model")
+        bins = int(self.meta["codec_bins"])
+        return [("coarse", self.n_coarse, bins), ("fine", self.n_fine, bins)]
+
+    def prefix(self, coarse: torch.Tensor) -> torch.Tensor:
+        """Sampling prefix [B,F*n_coarse+1] for coarse frames [B,n_coarse,F]."""
+        sep = torch.full((coarse.shape[0], 1), SEP, dtype=torch.long)
+        return torch.cat([flatten_levels(self.vocab, "coarse", coarse), sep], 1)
+
+    @property
+    def crop_frames(self) -> int:
+        """Acoustic frames per training crop (and per generation chunk)."""
+        return max(1, self.seconds_to(self.crop_seconds, "acoustic_rate"))
+
+    def example(self, record: dict[str, Any], gen: torch.Generator | None = None,
+                cond_drop_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        codes = _acoustic(record, self.n_coarse + self.n_fine)
+        a0 = crop_start(codes.shape[1], self.crop_frames, gen)
+        window = codes[:, a0:a0 + self.crop_frames].unsqueeze(0)
+        head = self.prefix(window[:, : self.n_coarse])[0]
+        return _join(head, self.flatten(window[:, self.n_coarse:])[0])
+
+
+LAYOUTS: dict[str, type[Layout]] = {"semantic": SemanticLayout, "coarse": CoarseLayout, "fine": FineLayout}
+
+
+def make_layout(stage: str, meta: dict[str, Any], crop_seconds: float) -> Layout:
+    """The layout of `stage` for a token cache described by `meta`."""
+    if stage not in LAYOUTS:
+        raise StageError(f"unknown stage '{stage}' (choose {', '.join(STAGES)})")
+    return LAYOUTS[stage](meta, crop_seconds)
+
+
+def layout_from_spec(spec: dict[str, Any]) -> Layout:
+    """Rebuild a layout saved with `Layout.spec()`."""
+    return make_layout(spec["stage"], spec["meta"], spec["crop_seconds"])
+
+
+def flatten_levels(vocab: Vocab, name: str, codes: torch.Tensor) -> torch.Tensor:
+    """Raw ids [B,Q,F] -> joint ids [B,F*Q], frame by frame and level by level."""
+    b, q, f = codes.shape
+    if q != vocab.levels(name):
+        raise StageError(f"expected {vocab.levels(name)} {name} levels, got {q}")
+    bins = vocab.bins(name)
+    codes = codes.long()
+    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= bins):
+        raise StageError(f"{name} token out of range [0, {bins}): the cache and the stage use different tokenizers; "
+                         "re-run `strata tokenize`")
+    joint = codes + vocab.level_offsets(name).to(codes.device)[None, :, None]
+    return joint.transpose(1, 2).reshape(b, f * q)
+
+
+def unflatten_levels(vocab: Vocab, name: str, flat: torch.Tensor) -> torch.Tensor:
+    """Joint ids [B,F*Q] -> raw ids [B,Q,F] (inverse of flatten_levels)."""
+    q = vocab.levels(name)
+    b, n = flat.shape
+    if n % q:
+        raise StageError(f"{n} {name} tokens is not a whole number of {q}-level frames")
+    frames = flat.long().reshape(b, n // q, q).transpose(1, 2)
+    return frames - vocab.level_offsets(name).to(flat.device)[None, :, None]
+
+
+def _acoustic(record: dict[str, Any], levels: int) -> torch.Tensor:
+    codes = record["acoustic"].long()
+    if codes.dim() != 2 or codes.shape[0] < levels:
+        raise StageError(f"record '{record.get('id', '?')}' has acoustic codes of shape {tuple(codes.shape)}, "
+                         f"need [>= {levels}, frames]")
+    return codes[:levels]
+
+
+def _drop(gen: torch.Generator | None, prob: float) -> bool:
+    return prob > 0 and float(torch.rand((), generator=gen)) < prob
+
+
+def _join(head: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    tokens = torch.cat([head, target])
+    mask = torch.zeros(tokens.shape[0], dtype=torch.bool)
+    mask[head.shape[0]:] = True
+    return tokens, mask

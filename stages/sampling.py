@@ -1,0 +1,137 @@
+"""Batched autoregressive sampling with the KV cache: temperature/top-k/top-p, classifier-free guidance, seeded.
+
+The prefix is run once (prefill) and never recomputed; each new token is one forward of length 1.
+With cfg_scale != 1 the conditional and unconditional (MASK-conditioned) rows go through the model in one batch.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .layouts import CoarseLayout, FineLayout, SemanticLayout
+from .transformer import Transformer
+
+
+def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 0.0) -> torch.Tensor:
+    """Set logits outside the top-k and outside the top-p nucleus to -inf (0 disables either)."""
+    if top_k and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if 0.0 < top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        cum = sorted_logits.softmax(-1).cumsum(-1)
+        drop_sorted = (cum - sorted_logits.softmax(-1)) >= top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def pick(logits: torch.Tensor, temperature: float, top_k: int, top_p: float,
+         generator: torch.Generator | None) -> torch.Tensor:
+    """One id per row of logits [B,V]: argmax when temperature is 0, else a seeded draw."""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    probs = filter_logits(logits / temperature, top_k, top_p).softmax(-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+@torch.no_grad()
+def sample_tokens(model: Transformer, prefix: torch.Tensor, n_tokens: int, span: Callable[[int], tuple[int, int]], *,
+                  uncond_prefix: torch.Tensor | None = None, cfg_scale: float = 1.0, temperature: float = 1.0,
+                  top_k: int = 0, top_p: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Append n_tokens joint ids to prefix [B,P]; token i is drawn from the id range span(i). Returns Long[B,n_tokens]."""
+    was_training = model.training
+    model.eval()
+    device = model.embed.weight.device
+    b, p = prefix.shape
+    guided = uncond_prefix is not None and cfg_scale != 1.0
+    rows = torch.cat([prefix, uncond_prefix]) if guided else prefix
+    rows = rows.to(device)
+    out = torch.empty((b, n_tokens), dtype=torch.long, device=device)
+    try:
+        cache = model.new_cache(rows.shape[0], p + n_tokens)
+        logits = model(rows, cache, 0)[:, -1]
+        for i in range(n_tokens):
+            lo, hi = span(i)
+            scores = logits[:, lo:hi].float()
+            if guided:
+                logp = F.log_softmax(scores, -1)
+                scores = logp[b:] + cfg_scale * (logp[:b] - logp[b:])
+            nxt = pick(scores, temperature, top_k, top_p, generator) + lo
+            out[:, i] = nxt
+            if i + 1 < n_tokens:
+                step = torch.cat([nxt, nxt]) if guided else nxt
+                logits = model(step[:, None], cache, p + i)[:, -1]
+    finally:
+        model.train(was_training)
+    return out
+
+
+def generate_semantic(model: Transformer, layout: SemanticLayout, cond: torch.Tensor, n_tokens: int, *,
+                      prefix: torch.Tensor | None = None, melody: torch.Tensor | None = None, temperature: float = 1.0,
+                      top_k: int = 0, top_p: float = 0.0, cfg_scale: float = 1.0,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+    """Semantic tokens Long[B,n_tokens] continuing `prefix` [B,T0] (if any); melody covers prefix + new tokens."""
+    t0 = 0 if prefix is None else prefix.shape[1]
+    head = layout.prefix(cond, melody, t0 + n_tokens)
+    uncond = layout.prefix(cond, melody, t0 + n_tokens, uncond=True)
+    if prefix is not None:
+        cont = layout.flatten(prefix)
+        head, uncond = torch.cat([head, cont], 1), torch.cat([uncond, cont], 1)
+    flat = sample_tokens(model, head, n_tokens, lambda i: layout.target_span(t0 + i), uncond_prefix=uncond,
+                         cfg_scale=cfg_scale, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+    return layout.unflatten(flat).cpu()
+
+
+def generate_coarse(model: Transformer, layout: CoarseLayout, cond: torch.Tensor, semantic: torch.Tensor, n_frames: int, *,
+                    prefix: torch.Tensor | None = None, temperature: float = 0.95, top_k: int = 0, top_p: float = 0.0,
+                    cfg_scale: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Coarse codes Long[B,n_coarse,n_frames] after `prefix` frames [B,n_coarse,F0]; `semantic` spans F0 + n_frames."""
+    q = layout.n_coarse
+    head = layout.prefix(cond, semantic)
+    uncond = layout.prefix(cond, semantic, uncond=True)
+    t0 = 0
+    if prefix is not None:
+        cont = layout.flatten(prefix)
+        t0 = cont.shape[1]
+        head, uncond = torch.cat([head, cont], 1), torch.cat([uncond, cont], 1)
+    flat = sample_tokens(model, head, n_frames * q, lambda i: layout.target_span(t0 + i), uncond_prefix=uncond,
+                         cfg_scale=cfg_scale, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+    return layout.unflatten(flat).cpu()
+
+
+def fine_chunks(n_frames: int, chunk: int) -> list[tuple[int, int, int]]:
+    """(start, end, keep_from) windows of `chunk` frames covering n_frames; the last one is shifted back to stay full
+    length and only its frames from keep_from on are kept."""
+    if n_frames <= chunk:
+        return [(0, n_frames, 0)]
+    out = [(s, s + chunk, s) for s in range(0, n_frames - chunk + 1, chunk)]
+    covered = out[-1][1]
+    if covered < n_frames:
+        out.append((n_frames - chunk, n_frames, covered))
+    return out
+
+
+def generate_fine(model: Transformer, layout: FineLayout, coarse: torch.Tensor, *, temperature: float = 0.4,
+                  top_k: int = 0, top_p: float = 0.0, generator: torch.Generator | None = None,
+                  max_rows: int = 64) -> torch.Tensor:
+    """Fine codes Long[B,n_fine,F] for coarse [B,n_coarse,F], in windows of the training crop batched together."""
+    b, _, n_frames = coarse.shape
+    windows = fine_chunks(n_frames, layout.crop_frames)
+    length = windows[0][1] - windows[0][0]
+    pieces = torch.cat([coarse[:, :, s:e] for s, e, _ in windows])  # [len(windows)*B, n_coarse, length]
+    q = layout.n_fine
+    results = []
+    for r in range(0, pieces.shape[0], max_rows):
+        head = layout.prefix(pieces[r:r + max_rows])
+        flat = sample_tokens(model, head, length * q, layout.target_span,
+                             temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+        results.append(layout.unflatten(flat).cpu())
+    fine = torch.cat(results).view(len(windows), b, q, length)
+    out = torch.empty((b, q, n_frames), dtype=torch.long)
+    for w, (s, e, keep) in enumerate(windows):
+        out[:, :, keep:e] = fine[w, :, :, keep - s:]
+    return out
+
