@@ -1,0 +1,305 @@
+"""The orchestrator: text (+ melody / prompt audio / story) -> CLAP tokens -> semantic -> coarse -> fine -> EnCodec.
+
+`Strata.from_run(run).generate(...)` is the Python API behind `strata generate`.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from data_prep.audio_io import load_audio
+
+from .errors import UserError
+from .profile import Profile
+from .run_dir import STAGE_NAMES, RunDir
+from .windows import sliding_steps
+
+SAMPLING_KEYS = ("temperature", "top_k", "top_p")
+
+
+@dataclass
+class Generation:
+    """Result of one generate call: audio rows, what made them, and how long each stage took."""
+
+    audio: torch.Tensor
+    sample_rate: int
+    prompts: list[str]
+    seed: int
+    settings: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    tokens: dict[str, torch.Tensor] = field(default_factory=dict)
+    scores: list[float] | None = None
+
+
+class Strata:
+    """A loaded run: tokenizers and the three stages, ready to generate."""
+
+    def __init__(self, run: RunDir, profile: Profile, condition: Any, codec: Any, stages: dict[str, Any]) -> None:
+        self.run = run
+        self.profile = profile
+        self.condition = condition
+        self.codec = codec
+        self.stages = stages
+        self._semantic_tokenizer: Any = None
+        self._melody_tokenizer: Any = None
+
+    @classmethod
+    def from_run(cls, run: str | os.PathLike | RunDir, overrides: list[str] | None = None) -> "Strata":
+        """Load every component of a run; a missing one is a UserError naming the command that makes it."""
+        from data_prep.clap import ConditionTokenizer
+        from data_prep.codec import CodecTokenizer
+        from stages.stage import Stage
+
+        run = run if isinstance(run, RunDir) else RunDir.from_arg(str(run))
+        profile = run.load_profile(overrides)
+        verify_checksums(run)
+        _require(run.tokenizer("codec"), "strata train codec", run)
+        _require(run.tokenizer("clap"), "strata train clap", run)
+        _require(run.tokenizer("rvq"), "strata train clap", run)
+        for name in STAGE_NAMES:
+            _require(run.stage_model(name), f"strata train stage --stage {name}", run)
+        codec = CodecTokenizer.load(run.tokenizer("codec"))
+        condition = ConditionTokenizer.load(run.tokenizer("clap"), run.tokenizer("rvq"))
+        stages = {name: Stage.load(run.stage_model(name)) for name in STAGE_NAMES}
+        return cls(run, profile, condition, codec, stages)
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.codec.sample_rate)
+
+    def semantic_tokenizer(self) -> Any:
+        """The run's semantic tokenizer, loaded on first use (only continuation needs it)."""
+        if self._semantic_tokenizer is None:
+            from data_prep.semantic import SemanticTokenizer
+
+            _require(self.run.tokenizer("semantic"), "strata train semantic-ssl", self.run)
+            _require(self.run.tokenizer("kmeans"), "strata train kmeans", self.run)
+            self._semantic_tokenizer = SemanticTokenizer.load(self.run.tokenizer("semantic"), self.run.tokenizer("kmeans"))
+        return self._semantic_tokenizer
+
+    def melody_tokenizer(self) -> Any:
+        """The run's melody tokenizer (chroma needs no weights; learned loads tokenizers/melody.pt)."""
+        if not self.stages["semantic"].layout.has_melody:
+            raise UserError(f"run '{self.run.root}' was trained without melody tokens; --melody needs melody.kind chroma or learned")
+        if self._melody_tokenizer is None:
+            from data_prep.melody import MelodyTokenizer
+
+            if self.profile.melody.kind == "learned":
+                _require(self.run.tokenizer("melody"), "strata train melody", self.run)
+                self._melody_tokenizer = MelodyTokenizer.load(self.run.tokenizer("melody"))
+            else:
+                self._melody_tokenizer = MelodyTokenizer.chroma(self.profile.melody)
+        return self._melody_tokenizer
+
+    def sampling(self, temperature: dict | None = None, top_k: dict | None = None, top_p: dict | None = None) -> dict[str, dict]:
+        """Per-stage sampling settings: the profile's defaults, overridden where given."""
+        given = {"temperature": temperature or {}, "top_k": top_k or {}, "top_p": top_p or {}}
+        out = {}
+        for name in STAGE_NAMES:
+            cfg = getattr(self.profile.stages, name)
+            out[name] = {key: given[key].get(name, getattr(cfg, key)) for key in SAMPLING_KEYS}
+        return out
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        prompts: str | list[str],
+        seconds: float = 10.0,
+        *,
+        num_samples: int = 1,
+        seed: int | None = None,
+        melody: str | os.PathLike | torch.Tensor | None = None,
+        prompt_audio: str | os.PathLike | torch.Tensor | None = None,
+        story: bool = False,
+        segment_seconds: float = 15.0,
+        temperature: dict | None = None,
+        top_k: dict | None = None,
+        top_p: dict | None = None,
+        cfg_scale: float | None = None,
+        best_of: int = 1,
+    ) -> Generation:
+        """Generate `num_samples` clips per prompt (or one story over all prompts); returns audio [N, T].
+
+        With story=True the prompts are consecutive segments of `segment_seconds` each and `seconds` is ignored.
+        Same seed and settings give the same audio.
+        """
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        if not prompts or any(not p.strip() for p in prompts):
+            raise UserError("the prompt is empty: give a text description")
+        seed = self.profile.generate.seed if seed is None else int(seed)
+        cfg_scale = self.profile.generate.cfg_scale if cfg_scale is None else float(cfg_scale)
+        sampling = self.sampling(temperature, top_k, top_p)
+        timings: dict[str, float] = {}
+        clock = _Clock(timings)
+
+        segments = prompts if story else None
+        row_prompts = [prompts[0]] if story else prompts
+        rows = [p for p in row_prompts for _ in range(num_samples * best_of)]
+        total_seconds = segment_seconds * len(prompts) if story else float(seconds)
+
+        with clock("inputs"):
+            melody_tokens = self._melody_tokens(melody, len(rows))
+            sem_prompt, coarse_prompt = self._prompt_tokens(prompt_audio, len(rows))
+        with clock("conditioning"):
+            texts = segments if story else rows
+            cond = self.condition.text_tokens(texts)
+            conds = [cond[i:i + 1].expand(len(rows), -1) for i in range(len(segments))] if story else [cond]
+        generator = torch.Generator().manual_seed(seed)
+        with clock("semantic"):
+            semantic = self._semantic(conds, total_seconds, segment_seconds, melody_tokens, sem_prompt, sampling["semantic"], cfg_scale, generator)
+        with clock("coarse"):
+            coarse = self._coarse(conds, semantic, total_seconds, segment_seconds, coarse_prompt, sampling["coarse"], cfg_scale,
+                                  generator, sem_prompt=sem_prompt)
+        with clock("fine"):
+            fine = self._fine(coarse, sampling["fine"], generator)
+        with clock("decode"):
+            audio = self.codec.decode(torch.cat([coarse, fine], 1))[:, : int(round(total_seconds * self.sample_rate))]
+        scores = None
+        if best_of > 1:
+            with clock("rerank"):
+                audio, scores, keep = self._rerank(audio, rows, best_of)
+                semantic, coarse, fine = semantic[keep], coarse[keep], fine[keep]
+                rows = rows[::best_of]
+        settings = {"seconds": total_seconds, "num_samples": num_samples, "cfg_scale": cfg_scale, "sampling": sampling,
+                    "best_of": best_of, "story": story, "segment_seconds": segment_seconds if story else None,
+                    "melody": melody is not None, "prompt_audio": prompt_audio is not None}
+        return Generation(audio.float().clamp(-1, 1), self.sample_rate, rows if not story else list(prompts), seed, settings,
+                          timings, {"semantic": semantic, "coarse": coarse, "fine": fine}, scores)
+
+    def _melody_tokens(self, melody: Any, batch: int) -> torch.Tensor | None:
+        if melody is None:
+            return None
+        tok = self.melody_tokenizer()
+        wav = _audio(melody, self.sample_rate)
+        return tok.tokens(wav[None], self.sample_rate).expand(batch, -1)
+
+    def _prompt_tokens(self, prompt_audio: Any, batch: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        if prompt_audio is None:
+            return None, None
+        wav = _audio(prompt_audio, self.sample_rate)[None]
+        sem = self.semantic_tokenizer().tokens(wav, self.sample_rate)
+        codes = self.codec.encode(wav)[:, : self.codec.n_coarse]
+        return sem.expand(batch, -1), codes.expand(batch, -1, -1)
+
+    def _semantic(self, conds, seconds, segment_seconds, melody, prompt, sampling, cfg_scale, generator) -> torch.Tensor:
+        from stages.sampling import generate_semantic
+
+        stage = self.stages["semantic"]
+        rate = float(stage.layout.meta["semantic_rate"])
+        total = max(1, int(round(seconds * rate)))
+        stream = prompt if prompt is not None else torch.zeros((conds[0].shape[0], 0), dtype=torch.long)
+        offset = stream.shape[1]
+        for seg_start, seg_end, cond in self._segments(conds, total, rate, segment_seconds):
+            for step in sliding_steps(seg_end - seg_start, stage.layout.crop_tokens, first_context=stream.shape[1]):
+                pos = offset + seg_start + step.start
+                prefix = stream[:, pos - step.context:pos] if step.context else None
+                mel = _melody_window(melody, stage.layout, pos - step.context) if melody is not None else None
+                new = generate_semantic(stage.model, stage.layout, cond, step.end - step.start, prefix=prefix, melody=mel,
+                                        cfg_scale=cfg_scale, generator=generator, **sampling)
+                stream = torch.cat([stream, new], 1)
+        return stream[:, offset:]
+
+    def _coarse(self, conds, semantic, seconds, segment_seconds, prompt, sampling, cfg_scale, generator,
+                sem_prompt=None) -> torch.Tensor:
+        from stages.sampling import generate_coarse
+
+        stage = self.stages["coarse"]
+        meta = stage.layout.meta
+        ratio = float(meta["semantic_rate"]) / float(meta["acoustic_rate"])
+        total = max(1, int(round(seconds * float(meta["acoustic_rate"]))))
+        window = stage.layout.seconds_to(stage.layout.crop_seconds, "acoustic_rate")
+        b, q = semantic.shape[0], stage.layout.n_coarse
+        stream = prompt if prompt is not None else torch.zeros((b, q, 0), dtype=torch.long)
+        offset = stream.shape[2]
+        full_sem = torch.cat([sem_prompt, semantic], 1) if sem_prompt is not None else semantic
+        sem_offset = 0 if sem_prompt is not None else offset
+        for seg_start, seg_end, cond in self._segments(conds, total, float(meta["acoustic_rate"]), segment_seconds):
+            for step in sliding_steps(seg_end - seg_start, window, first_context=stream.shape[2]):
+                pos = offset + seg_start + step.start
+                frames = step.end - step.start
+                s_lo = int(round((pos - step.context - sem_offset) * ratio))
+                s_len = int(round((step.context + frames) * ratio))
+                sem = _pad_right(full_sem[:, max(0, s_lo):max(0, s_lo) + s_len], s_len)
+                prefix = stream[:, :, pos - step.context:pos] if step.context else None
+                new = generate_coarse(stage.model, stage.layout, cond, sem, frames, prefix=prefix,
+                                      cfg_scale=cfg_scale, generator=generator, **sampling)
+                stream = torch.cat([stream, new], 2)
+        return stream[:, :, offset:]
+
+    def _fine(self, coarse: torch.Tensor, sampling: dict, generator: torch.Generator) -> torch.Tensor:
+        from stages.sampling import generate_fine
+
+        stage = self.stages["fine"]
+        return generate_fine(stage.model, stage.layout, coarse, generator=generator, **sampling)
+
+    @staticmethod
+    def _segments(conds: list[torch.Tensor], total: int, rate: float, segment_seconds: float):
+        """(start, end, cond) token ranges: one per story segment, or the whole length."""
+        if len(conds) == 1:
+            return [(0, total, conds[0])]
+        bounds = [min(total, int(round(i * segment_seconds * rate))) for i in range(len(conds))] + [total]
+        return [(bounds[i], bounds[i + 1], conds[i]) for i in range(len(conds)) if bounds[i + 1] > bounds[i]]
+
+    def _rerank(self, audio: torch.Tensor, rows: list[str], best_of: int):
+        """Keep, per group of `best_of` candidates, the one whose CLAP audio embedding best matches its text."""
+        text = self.condition.embed_text(rows[::best_of])
+        emb = self.condition.embed_audio(audio, self.sample_rate)
+        scores = (emb.view(len(text), best_of, -1) * text[:, None]).sum(-1)
+        best = scores.argmax(1)
+        keep = torch.arange(len(text)) * best_of + best
+        return audio[keep], scores.max(1).values.tolist(), keep
+
+
+class _Clock:
+    """Context manager factory adding wall seconds per named stage into a dict."""
+
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+
+    def __call__(self, name: str):
+        clock = self
+
+        class _Span:
+            def __enter__(self) -> None:
+                self.start = time.perf_counter()
+
+            def __exit__(self, *exc: object) -> None:
+                clock.timings[name] = round(clock.timings.get(name, 0.0) + time.perf_counter() - self.start, 4)
+
+        return _Span()
+
+
+def _require(path: Path, command: str, run: RunDir) -> None:
+    if not path.is_file():
+        raise UserError(f"run '{run.root}' has no {path.relative_to(run.root)}: create it with `{command} --run {run.name}`")
+
+
+def _audio(source: Any, sample_rate: int) -> torch.Tensor:
+    if isinstance(source, torch.Tensor):
+        return source.float().reshape(-1)
+    return load_audio(source, sample_rate)
+
+
+def _melody_window(melody: torch.Tensor, layout: Any, semantic_start: int) -> torch.Tensor:
+    start = int(round(semantic_start * float(layout.meta["melody_rate"]) / float(layout.meta["semantic_rate"])))
+    return melody[:, start:]
+
+
+def _pad_right(tokens: torch.Tensor, length: int) -> torch.Tensor:
+    """Repeat the last token so a window that runs past the generated semantic stream keeps its length."""
+    if tokens.shape[1] >= length:
+        return tokens[:, :length]
+    fill = tokens[:, -1:].expand(-1, length - tokens.shape[1])
+    return torch.cat([tokens, fill], 1)
+
+
+def verify_checksums(run: RunDir) -> None:
+    """If the run ships checksums.json (the embedded weights do), every listed file must match it."""
+    from .checksums import verify_run
+
+    verify_run(run.root)
