@@ -1,0 +1,48 @@
+"""The real tokenize function for the cache: one manifest record -> CLAP embedding/tokens, semantic, codec, melody."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..audio_io import load_audio
+from .writer import TokenizeFn
+
+
+def cache_meta(codec: Any, cond: Any, semantic: Any, melody: Any | None) -> dict[str, Any]:
+    """The contract metadata of a cache written with these tokenizers."""
+    return {
+        "semantic_rate": float(semantic.rate),
+        "semantic_bins": int(semantic.vocab_size),
+        "acoustic_rate": float(codec.frame_rate),
+        "codec_bins": int(codec.bins),
+        "n_q": int(codec.n_q),
+        "n_coarse": int(codec.n_coarse),
+        "cond_levels": int(cond.levels),
+        "cond_bins": int(cond.bins),
+        "melody_rate": float(melody.rate) if melody is not None else 0.0,
+        "melody_bins": int(melody.vocab_size) if melody is not None else 0,
+        "sample_rate": int(codec.sample_rate),
+    }
+
+
+def make_tokenize_fn(codec: Any, cond: Any, semantic: Any, melody: Any | None = None) -> TokenizeFn:
+    """A function mapping a manifest record (its "path") to the token fields of contracts.md plus "clap" and "seconds"."""
+    sr = int(codec.sample_rate)
+
+    @torch.no_grad()
+    def tokenize(record: dict[str, Any]) -> dict[str, Any]:
+        wav = load_audio(record["path"], sr).unsqueeze(0)
+        emb = cond.embed_audio(wav, sr)
+        out = {
+            "clap": emb[0].float(),
+            "cond": cond.quantize(emb)[0].long(),
+            "semantic": semantic.tokens(wav, sr)[0].long(),
+            "acoustic": codec.encode(wav)[0].long(),
+            "seconds": wav.shape[-1] / sr,
+        }
+        if melody is not None:
+            out["melody"] = melody.tokens(wav, sr)[0].long()
+        return out
+
+    return tokenize

@@ -1,0 +1,152 @@
+"""Pretrain a small fairseq2 wav2vec 2.0 model with its own contrastive + diversity objective; resumable.
+
+State (model, optimizer, step, RNG) is checkpointed atomically under the state folder every `ckpt_every` steps and
+when the time budget runs out; the final model plus normalisation statistics is written as semantic.pt.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from ..audio_io import load_audio
+from ..errors import DataError
+from ..files import atomic_torch_save
+from .config import SemanticConfig
+from .features import FeatureExtractor
+from .ssl import create_model, model_hop
+from .tokenizer import SemanticTokenizer
+
+log = logging.getLogger(__name__)
+STATE_FILE = "state.pt"
+MIN_SEGMENT_FRAMES = 20
+
+
+def load_clips(paths: Sequence[str | os.PathLike], sample_rate: int, on_error: Callable[[str, Exception], None] | None = None) -> list[torch.Tensor]:
+    """Mono waveforms of `paths` at `sample_rate`; unreadable files are reported through `on_error` and skipped."""
+    clips = []
+    for path in paths:
+        try:
+            clips.append(load_audio(path, sample_rate))
+        except DataError as exc:
+            if on_error is None:
+                raise
+            on_error(str(path), exc)
+    return clips
+
+
+def random_segments(clips: Sequence[torch.Tensor], n: int, length: int, gen: torch.Generator) -> torch.Tensor:
+    """A batch [n, length] of random crops (clips shorter than `length` are zero-padded)."""
+    out = torch.zeros(n, length)
+    for i in range(n):
+        clip = clips[int(torch.randint(len(clips), (1,), generator=gen))]
+        if clip.shape[0] > length:
+            start = int(torch.randint(clip.shape[0] - length + 1, (1,), generator=gen))
+            out[i] = clip[start : start + length]
+        else:
+            out[i, : clip.shape[0]] = clip
+    return out
+
+
+def lr_at(step: int, cfg: SemanticConfig) -> float:
+    """Linear warmup then cosine decay to 10% of the peak."""
+    t = cfg.train
+    if step < t.warmup_steps:
+        return t.lr * (step + 1) / max(1, t.warmup_steps)
+    progress = min(1.0, (step - t.warmup_steps) / max(1, t.steps - t.warmup_steps))
+    return t.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def train_ssl(
+    cfg: SemanticConfig,
+    clips: Sequence[torch.Tensor],
+    state_dir: str | os.PathLike,
+    out_path: str | os.PathLike,
+    *,
+    max_minutes: float | None = None,
+    restart: bool = False,
+) -> dict[str, float]:
+    """Train until cfg.train.steps (or the time budget), resuming from the state folder unless `restart`; export semantic.pt.
+
+    Returns {"step", "loss", "finished"}: finished is 1.0 once semantic.pt was written.
+    """
+    if cfg.family != "wav2vec2":
+        raise DataError("strata train semantic-ssl trains semantic.family=wav2vec2; w2v-BERT is load-only (semantic.pretrained)")
+    if not clips:
+        raise DataError("no training audio for semantic-ssl: check the run's manifest (split=train)")
+    t = cfg.train
+    if t.segment_seconds * cfg.sample_rate / model_hop(cfg) < MIN_SEGMENT_FRAMES:
+        raise DataError(f"semantic.train.segment_seconds={t.segment_seconds} is too short for masked prediction: use at least 1.0")
+    state_path = Path(state_dir) / STATE_FILE
+    torch.manual_seed(t.seed)
+    model = create_model(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=t.lr, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01)
+    gen = torch.Generator().manual_seed(t.seed)
+    step, loss_ema = 0, float("nan")
+    if restart and state_path.is_file():
+        state_path.unlink()
+    if state_path.is_file():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        step, loss_ema = int(state["step"]), float(state["loss"])
+        log.info("resumed semantic-ssl at step %d", step)
+    length = int(t.segment_seconds * cfg.sample_rate)
+    deadline = None if max_minutes is None else time.monotonic() + 60.0 * max_minutes
+    model.train()
+
+    def checkpoint() -> None:
+        atomic_torch_save(
+            {"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+             "torch_rng": torch.get_rng_state(), "step": step, "loss": loss_ema},
+            state_path,
+        )
+
+    while step < t.steps:
+        if deadline is not None and time.monotonic() > deadline:
+            checkpoint()
+            log.info("semantic-ssl time budget reached at step %d/%d; re-run with --resume to continue", step, t.steps)
+            return {"step": float(step), "loss": loss_ema, "finished": 0.0}
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        loss = _train_step(model, random_segments(clips, t.batch_size, length, gen), opt, t.grad_clip)
+        if math.isfinite(loss):
+            loss_ema = loss if math.isnan(loss_ema) else 0.95 * loss_ema + 0.05 * loss
+        step += 1
+        if step % 10 == 0 or step == 1:
+            log.info("semantic-ssl step %d/%d loss %.4f (ema %.4f)", step, t.steps, loss, loss_ema)
+        if step % max(1, t.ckpt_every) == 0:
+            checkpoint()
+    checkpoint()
+    export_tokenizer(cfg, model, clips, out_path)
+    return {"step": float(step), "loss": loss_ema, "finished": 1.0}
+
+
+def _train_step(model: torch.nn.Module, batch: torch.Tensor, opt: torch.optim.Optimizer, grad_clip: float) -> float:
+    from fairseq2.nn import BatchLayout
+
+    with torch.compiler.set_stance("force_eager"):  # fairseq2's quantizer torch.compiles per shape: far slower on CPU
+        loss, output = model(batch, BatchLayout.of(batch))
+    value = loss.aggregate / max(1, output.num_targets)
+    opt.zero_grad(set_to_none=True)
+    if not torch.isfinite(value):
+        return float("nan")
+    value.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    return float(value.detach())
+
+
+def export_tokenizer(cfg: SemanticConfig, model: torch.nn.Module, clips: Sequence[torch.Tensor], out_path: str | os.PathLike) -> None:
+    """Fit normalisation statistics on up to `stats_clips` clips and write semantic.pt."""
+    extractor = FeatureExtractor(cfg, model.eval())
+    frames = torch.cat([extractor.raw(c, cfg.sample_rate)[0] for c in clips[: max(1, cfg.train.stats_clips)]])
+    extractor.fit_stats(frames)
+    SemanticTokenizer(extractor).save(out_path)

@@ -1,0 +1,174 @@
+"""Token cache: sharding, validation, resume after a simulated kill, rank split, rejects, reader and crops."""
+import json
+
+import pytest
+import torch
+
+from data_prep.audio_io import save_wav
+from data_prep.cache import TokenCache, random_crop, write_cache
+from data_prep.cache.tokenize import cache_meta, make_tokenize_fn
+from data_prep.cache.validate import validate_record
+from data_prep.cache.writer import plan_shards, shard_path
+
+META = {"semantic_rate": 25.0, "semantic_bins": 16, "acoustic_rate": 75.0, "codec_bins": 32, "n_q": 4, "n_coarse": 2,
+        "cond_levels": 3, "cond_bins": 8, "melody_rate": 4.0, "melody_bins": 13, "sample_rate": 24000}
+
+
+def records(n: int) -> list[dict]:
+    return [{"id": f"clip{i:03d}", "path": f"/nowhere/{i}.wav", "seconds": 2.0, "split": "valid" if i % 5 == 0 else "train"}
+            for i in range(n)]
+
+
+def fake_tokens(record: dict) -> dict:
+    """Deterministic tokens whose content encodes the clip index."""
+    i = int(record["id"][4:])
+    secs = record["seconds"]
+    return {
+        "cond": torch.full((3,), i % 8, dtype=torch.long),
+        "semantic": torch.full((int(secs * 25),), i % 16, dtype=torch.long),
+        "acoustic": torch.full((4, int(secs * 75)), i % 32, dtype=torch.long),
+        "melody": torch.full((int(secs * 4),), i % 13, dtype=torch.long),
+        "clap": torch.randn(6),
+    }
+
+
+class Counter:
+    def __init__(self, fn, kill_at: int | None = None):
+        self.fn, self.kill_at, self.calls = fn, kill_at, []
+
+    def __call__(self, record):
+        if self.kill_at is not None and len(self.calls) == self.kill_at:
+            raise KeyboardInterrupt  # a killed job: not a reject, the run stops
+        self.calls.append(record["id"])
+        return self.fn(record)
+
+
+def test_resume_after_kill_has_no_duplicate_or_missing_clips(tmp_path):
+    recs = records(10)
+    first = Counter(fake_tokens, kill_at=7)
+    with pytest.raises(KeyboardInterrupt):
+        write_cache(recs, first, tmp_path, shard_size=3, meta=META)
+    assert sorted(p.name for p in tmp_path.glob("shard-*.pt")) == ["shard-00000.pt", "shard-00001.pt"]
+    assert not list(tmp_path.glob(".*.tmp"))  # the half-done shard left nothing behind
+    second = Counter(fake_tokens)
+    counts = write_cache(recs, second, tmp_path, shard_size=3, meta=META)
+    assert counts["shards_skipped"] == 2 and counts["shards_written"] == 2
+    assert second.calls == [r["id"] for r in recs[6:]]  # finished shards are not re-tokenized
+    ids = [r["id"] for r in TokenCache(tmp_path).records()]
+    assert ids == [r["id"] for r in recs]
+    third = Counter(fake_tokens)
+    assert write_cache(recs, third, tmp_path, shard_size=3, meta=META)["shards_written"] == 0 and not third.calls
+
+
+def test_two_ranks_cover_every_clip_exactly_once(tmp_path):
+    recs = records(11)
+    seen = []
+    for rank in (0, 1):
+        fn = Counter(fake_tokens)
+        write_cache(recs, fn, tmp_path, shard_size=2, rank=rank, world_size=2, meta=META)
+        seen.append(set(fn.calls))
+    assert not (seen[0] & seen[1]) and seen[0] | seen[1] == {r["id"] for r in recs}
+    assert sorted(r["id"] for r in TokenCache(tmp_path).records()) == sorted(r["id"] for r in recs)
+    owned = [i for r in (0, 1) for i, _, _ in plan_shards(11, 2, r, 2)]
+    assert sorted(owned) == list(range(6))
+
+
+def test_failing_and_invalid_clips_go_to_rejects(tmp_path):
+    def flaky(record):
+        i = int(record["id"][4:])
+        if i == 2:
+            raise OSError("cannot decode")
+        out = fake_tokens(record)
+        if i == 4:
+            out["semantic"] = out["semantic"] + 100  # out of range
+        if i == 5:
+            out["acoustic"] = out["acoustic"][:, :10]  # length inconsistent with 75 Hz
+        return out
+
+    counts = write_cache(records(6), flaky, tmp_path, shard_size=4, meta=META)
+    assert counts["rejects"] == 3 and counts["clips"] == 3
+    rejects = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert {r["id"] for r in rejects} == {"clip002", "clip004", "clip005"}
+    assert "cannot decode" in rejects[0]["error"]
+    cache = TokenCache(tmp_path)
+    assert len(cache.rejects()) == 3 and [r["id"] for r in cache.records()] == ["clip000", "clip001", "clip003"]
+    again = Counter(flaky)
+    write_cache(records(6), again, tmp_path, shard_size=4, meta=META)
+    assert not again.calls  # rejected clips count as done
+
+
+def test_shards_written_under_other_tokenizers_are_redone(tmp_path):
+    write_cache(records(4), fake_tokens, tmp_path, shard_size=2, meta=META)
+    other = dict(META, semantic_bins=17)
+    fn = Counter(fake_tokens)
+    write_cache(records(4), fn, tmp_path, shard_size=2, meta=other)
+    assert len(fn.calls) == 4 and TokenCache(tmp_path).meta["semantic_bins"] == 17
+
+
+def test_reader_splits_meta_and_weights_only_shards(tmp_path):
+    write_cache(records(10), fake_tokens, tmp_path, shard_size=4, meta=META)
+    shard = torch.load(shard_path(tmp_path, 0), map_location="cpu", weights_only=True)
+    assert shard["ids"] == [f"clip{i:03d}" for i in range(4)]
+    cache = TokenCache(tmp_path)
+    assert cache.meta == META
+    assert [r["id"] for r in cache.records("valid")] == ["clip000", "clip005"]
+    rec = cache.records("train")[0]
+    assert rec["acoustic"].shape == (4, 150) and rec["cond"].tolist() == [1, 1, 1] and rec["seconds"] == 2.0
+
+
+def test_random_crop_is_aligned_across_streams():
+    rec = {"semantic": torch.arange(250), "acoustic": torch.arange(750).repeat(4, 1), "melody": torch.arange(40),
+           "cond": torch.zeros(3, dtype=torch.long), "seconds": 10.0}
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        crop = random_crop(rec, META, 2.0, gen)
+        s0 = int(crop["semantic"][0])
+        assert crop["semantic"].shape == (50,) and crop["acoustic"].shape == (4, 150) and crop["melody"].shape == (8,)
+        assert int(crop["acoustic"][0, 0]) == s0 * 3 and crop["cond"].shape == (3,)
+    whole = random_crop(rec, META, 20.0, gen)
+    assert whole["semantic"].shape == (250,)
+
+
+def test_validate_record_names_the_problem():
+    rec = fake_tokens({"id": "clip001", "seconds": 2.0})
+    validate_record(rec, META, 2.0)
+    with pytest.raises(ValueError, match="cond has 2 tokens"):
+        validate_record(dict(rec, cond=rec["cond"][:2]), META, 2.0)
+    with pytest.raises(ValueError, match="melody tokens missing"):
+        validate_record({k: v for k, v in rec.items() if k != "melody"}, META, 2.0)
+
+
+class FakeCodec:
+    sample_rate, frame_rate, bins, n_q, n_coarse = 24000, 75, 32, 4, 2
+
+    def encode(self, wav):
+        return torch.zeros(wav.shape[0], 4, wav.shape[-1] // 320, dtype=torch.long)
+
+
+class FakeCond:
+    levels, bins = 3, 8
+
+    def embed_audio(self, wav, sr):
+        return torch.nn.functional.normalize(torch.ones(wav.shape[0], 6), dim=-1)
+
+    def quantize(self, emb):
+        return torch.ones(emb.shape[0], 3, dtype=torch.long)
+
+
+class FakeSemantic:
+    rate, vocab_size = 25.0, 16
+
+    def tokens(self, wav, sr):
+        return torch.zeros(wav.shape[0], int(wav.shape[-1] / sr * 25), dtype=torch.long)
+
+
+def test_make_tokenize_fn_reads_audio_and_rejects_unreadable(tmp_path):
+    save_wav(tmp_path / "a.wav", 0.3 * torch.sin(torch.arange(48000) / 10.0), 24000)
+    recs = [{"id": "a", "path": str(tmp_path / "a.wav"), "seconds": 2.0, "split": "train"},
+            {"id": "b", "path": str(tmp_path / "missing.wav"), "seconds": 2.0, "split": "train"}]
+    meta = cache_meta(FakeCodec(), FakeCond(), FakeSemantic(), None)
+    assert meta["melody_bins"] == 0 and meta["semantic_rate"] == 25.0
+    counts = write_cache(recs, make_tokenize_fn(FakeCodec(), FakeCond(), FakeSemantic()), tmp_path / "c", 8, meta=meta)
+    assert counts["clips"] == 1 and counts["rejects"] == 1
+    rec = TokenCache(tmp_path / "c").records()[0]
+    assert rec["acoustic"].shape == (4, 150) and rec["semantic"].shape == (50,) and rec["clap"].shape == (6,)
