@@ -6,17 +6,27 @@ from dataclasses import dataclass, field
 
 @dataclass
 class ClapTrainConfig:
-    """Optimisation settings for `strata train clap`."""
+    """Optimisation settings for `strata train clap` (the small trainable CLAP)."""
 
     steps: int = 1500
     batch_size: int = 32
-    lr: float = 3e-4
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    crop_seconds: float = 6.0
+    max_minutes: float = 8.0
+    ckpt_every: int = 100
+    caption_keep_prob: float = 0.5
     seed: int = 0
 
 
 @dataclass
 class ClapConfig:
-    """`pretrained` is a local official checkpoint (HTSAT-base + RoBERTa) or null for the small trainable CLAP."""
+    """`pretrained` is a local official checkpoint (HTSAT-base + RoBERTa) or null for the small trainable CLAP.
+
+    The small CLAP is a conv encoder over log-mel frames plus laion-clap's "transformer" text tower (CLIP BPE);
+    `audio_model`/`text_model` name the official architecture used when `pretrained` is set.
+    """
 
     pretrained: str | None = None
     tokenizer_path: str | None = None
@@ -24,6 +34,15 @@ class ClapConfig:
     text_model: str = "transformer"
     window_seconds: float = 10.0
     hop_seconds: float = 1.0
+    embed_dim: int = 512
+    sample_rate: int = 16000
+    n_mels: int = 64
+    mel_hop: int = 320
+    audio_width: int = 192
+    text_width: int = 192
+    text_layers: int = 2
+    text_heads: int = 4
+    context_length: int = 77
     train: ClapTrainConfig = field(default_factory=ClapTrainConfig)
 
 

@@ -1,0 +1,193 @@
+"""Contrastive training of the small CLAP, then the RVQ fit on training-audio embeddings.
+
+Resumable: log-mels are computed once into `work_dir/mels.pt`; model + optimiser + step + RNG states are
+checkpointed atomically to `work_dir/state.pt` every `ckpt_every` steps and when the time budget ends.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from ..audio_io import load_audio
+from ..errors import DataError
+from ..files import atomic_torch_save, atomic_write_text
+from ..rvq import ResidualVQ, stats_dict
+from .captions import augment_caption
+from .config import ClapConfig, RVQConfig
+from .tokenizer import KIND_SMALL, ConditionTokenizer
+
+log = logging.getLogger("strata.clap")
+
+
+@dataclass
+class ClapTrainResult:
+    """What a training call did (for logs and the model card)."""
+
+    steps: int
+    final_loss: float
+    wall_seconds: float
+    finished: bool
+    train_clips: int
+
+
+def read_records(manifest: str | Path) -> list[dict]:
+    """Manifest records with absolute audio paths (data_prep.manifest when present, else plain JSONL)."""
+    manifest = Path(manifest)
+    if not manifest.is_file():
+        raise DataError(f"manifest not found: {manifest} (run `strata data synth` or `strata data manifest` first)")
+    try:
+        from ..manifest import read_manifest  # type: ignore[attr-defined]
+    except ImportError:
+        read_manifest = None
+    if read_manifest is not None:
+        return read_manifest(manifest)
+    records = []
+    for line in manifest.read_text().splitlines():
+        if line.strip():
+            rec = json.loads(line)
+            path = Path(rec["path"])
+            rec["path"] = str(path if path.is_absolute() else (manifest.parent / path).resolve())
+            records.append(rec)
+    return records
+
+
+def split_records(records: list[dict], split: str) -> list[dict]:
+    """Records of one split (all records when none carries a split field)."""
+    if not any("split" in r for r in records):
+        return list(records)
+    return [r for r in records if r.get("split") == split]
+
+
+def compute_mels(tok: ConditionTokenizer, records: list[dict], cache: Path | None = None) -> list[torch.Tensor]:
+    """Log-mel [n_mels, frames] (float16) per record, cached in `cache` so a resumed run skips it."""
+    ids = [r["id"] for r in records]
+    if cache is not None and cache.is_file():
+        blob = torch.load(cache, map_location="cpu", weights_only=True)
+        if blob["ids"] == ids:
+            return list(blob["mels"])
+    frontend = tok.model.frontend
+    mels = []
+    with torch.no_grad():
+        for rec in records:
+            wav = load_audio(rec["path"], tok.config.sample_rate, allow_silent=True)
+            mels.append(frontend(wav[None])[0].half())
+    if cache is not None:
+        atomic_torch_save({"ids": ids, "mels": mels}, cache)
+    return mels
+
+
+def _crop_batch(mels: list[torch.Tensor], idx: list[int], frames: int, gen: torch.Generator) -> torch.Tensor:
+    out = []
+    for i in idx:
+        m = mels[i].float()
+        if m.shape[-1] > frames:
+            start = int(torch.randint(0, m.shape[-1] - frames + 1, (1,), generator=gen))
+            m = m[:, start:start + frames]
+        elif m.shape[-1] < frames:
+            m = torch.nn.functional.pad(m, (0, frames - m.shape[-1]), value=math.log(1e-5))
+        out.append(m + 0.5 * float(torch.randn(1, generator=gen)))
+    return torch.stack(out)
+
+
+def _lr(step: int, cfg: ClapConfig) -> float:
+    t = cfg.train
+    if step < t.warmup_steps:
+        return t.lr * (step + 1) / t.warmup_steps
+    progress = min(1.0, (step - t.warmup_steps) / max(1, t.steps - t.warmup_steps))
+    return t.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def train_small_clap(cfg: ClapConfig, records: list[dict], work_dir: Path, out_path: Path,
+                     max_minutes: float | None = None, resume: bool = True) -> tuple[ConditionTokenizer, ClapTrainResult]:
+    """Train the small CLAP contrastively on `records` (train split) and write `out_path` (clap.pt)."""
+    t = cfg.train
+    if len(records) < 2:
+        raise DataError(f"CLAP training needs at least 2 training clips, got {len(records)}")
+    torch.manual_seed(t.seed)
+    tok = ConditionTokenizer.small(cfg)
+    model = tok.model
+    work_dir.mkdir(parents=True, exist_ok=True)
+    start_time = time.monotonic()
+    mels = compute_mels(tok, records, work_dir / "mels.pt")
+    log.info("log-mels ready for %d clips (%.1f s)", len(mels), time.monotonic() - start_time)
+    params_decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    params_other = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": params_decay, "weight_decay": t.weight_decay},
+                             {"params": params_other, "weight_decay": 0.0}], lr=t.lr)
+    step, losses = 0, []
+    rng = random.Random(t.seed)
+    gen = torch.Generator().manual_seed(t.seed)
+    state_path = work_dir / "state.pt"
+    if resume and state_path.is_file():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, losses = state["step"], state["losses"]
+        rng.setstate(state["py_rng"])
+        gen.set_state(state["torch_rng"])
+        log.info("resumed CLAP training at step %d", step)
+    frames = max(8, int(t.crop_seconds * cfg.sample_rate / cfg.mel_hop))
+    batch = min(t.batch_size, len(records))
+    budget = (max_minutes if max_minutes is not None else t.max_minutes) * 60.0
+    loop_start = time.monotonic()
+    model.train()
+
+    def checkpoint() -> None:
+        atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "losses": losses,
+                           "py_rng": rng.getstate(), "torch_rng": gen.get_state()}, state_path)
+
+    while step < t.steps:
+        if time.monotonic() - loop_start > budget:
+            log.info("time budget reached at step %d", step)
+            break
+        idx = rng.sample(range(len(records)), batch)
+        mel = _crop_batch(mels, idx, frames, gen)
+        tokens = model.tokenize([augment_caption(records[i], rng, t.caption_keep_prob) for i in idx])
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, cfg)
+        loss = model.contrastive_loss(mel, tokens)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(float(loss.detach()))
+        step += 1
+        if step % 25 == 0:
+            log.info("step %d/%d loss %.3f (%.2f s elapsed)", step, t.steps, sum(losses[-25:]) / 25,
+                     time.monotonic() - loop_start)
+        if step % t.ckpt_every == 0:
+            checkpoint()
+    checkpoint()
+    model.eval()
+    tok.save(out_path)
+    result = ClapTrainResult(step, sum(losses[-20:]) / max(1, len(losses[-20:])),
+                             time.monotonic() - start_time, step >= t.steps, len(records))
+    atomic_write_text(work_dir / "summary.json", json.dumps(asdict(result), indent=2) + "\n")
+    return tok, result
+
+
+def mel_embeddings(tok: ConditionTokenizer, mels: list[torch.Tensor], batch: int = 64) -> torch.Tensor:
+    """Clip embeddings [N, D] from precomputed log-mels, with the tokenizer's window/hop averaging."""
+    if tok.kind != KIND_SMALL:
+        raise DataError("mel_embeddings applies to the small CLAP only")
+    out = []
+    with torch.no_grad():
+        for m in mels:
+            out.append(tok.embed_log_mel(m.float()[None]))
+    return torch.cat(out) if out else torch.zeros(0, tok.config.embed_dim)
+
+
+def fit_rvq(embeddings: torch.Tensor, cfg: RVQConfig, out_path: Path) -> ResidualVQ:
+    """Fit the conditioning RVQ on training-audio embeddings and save it atomically."""
+    rvq = ResidualVQ.fit(embeddings, cfg.levels, cfg.bins, cfg.kmeans_iters, cfg.seed)
+    rvq.save(out_path)
+    log.info("RVQ %dx%d fitted on %d embeddings: %s", cfg.levels, cfg.bins, embeddings.shape[0],
+             json.dumps({k: v for k, v in stats_dict(rvq.stats(embeddings)).items() if k != "codes_used"}))
+    return rvq

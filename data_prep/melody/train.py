@@ -1,0 +1,164 @@
+"""Semi-hard triplet training of the learned melody embedding, then its RVQ.
+
+Positives are the same melody window in two renders: the two clips of a `melody_group` (same notes,
+different instrument family) at the same offset, or, for clips without a partner, two timbre-augmented
+views of one window (energy added at the 3rd/5th-harmonic pitch classes, noise, loudness change).
+Negatives are the other melodies of the batch. Resumable: features are computed once (work_dir/features.pt),
+state checkpointed atomically to work_dir/state.pt.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from ..audio_io import load_audio
+from ..errors import DataError
+from ..files import atomic_torch_save, atomic_write_text
+from ..rvq import ResidualVQ
+from .config import MelodyConfig
+from .model import MelodyNet, chroma_features, semi_hard_triplet_loss
+from .tokenizer import MelodyTokenizer, window_frames
+
+log = logging.getLogger("strata.melody")
+
+
+@dataclass
+class MelodyTrainResult:
+    """What a training call did (for logs and the model card)."""
+
+    steps: int
+    final_loss: float
+    wall_seconds: float
+    finished: bool
+    groups: int
+    singles: int
+
+
+def compute_features(records: list[dict], cfg: MelodyConfig, cache: Path | None = None) -> list[torch.Tensor]:
+    """Model input [13, F] per record, cached so a resumed run skips the audio."""
+    ids = [r["id"] for r in records]
+    if cache is not None and cache.is_file():
+        blob = torch.load(cache, map_location="cpu", weights_only=True)
+        if blob["ids"] == ids:
+            return list(blob["features"])
+    feats = [chroma_features(load_audio(r["path"], cfg.sample_rate, allow_silent=True), cfg.sample_rate, cfg)[0]
+             for r in records]
+    if cache is not None:
+        atomic_torch_save({"ids": ids, "features": feats}, cache)
+    return feats
+
+
+def melody_groups(records: list[dict]) -> tuple[list[list[int]], list[int]]:
+    """(index lists of same-melody groups with >= 2 clips, indices of the remaining clips)."""
+    by_group: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(records):
+        if r.get("melody_group"):
+            by_group[str(r["melody_group"])].append(i)
+    groups = [v for _, v in sorted(by_group.items()) if len(v) >= 2]
+    grouped = {i for g in groups for i in g}
+    return groups, [i for i in range(len(records)) if i not in grouped]
+
+
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Timbre-like change of a [13, F] window: harmonic leakage to +7/+4 semitones, noise, loudness shift."""
+    chroma, loud = x[:12], x[12:]
+    a, b, noise, gain = torch.rand(4, generator=gen).tolist()
+    mixed = chroma + 0.6 * a * chroma.roll(7, dims=0) + 0.4 * b * chroma.roll(4, dims=0)
+    mixed = mixed + 0.05 * noise * torch.rand(chroma.shape, generator=gen) * (loud > 0)
+    mixed = mixed / (mixed.sum(dim=0, keepdim=True) + 1e-8) * (loud > 0)
+    loud = ((loud + 0.3 * (gain - 0.5)) * (loud > 0)).clamp(0, 1)
+    return torch.cat([mixed, loud], dim=0)
+
+
+def _window(x: torch.Tensor, start: int, win: int) -> torch.Tensor:
+    piece = x[:, start:start + win]
+    return torch.nn.functional.pad(piece, (0, win - piece.shape[-1]))
+
+
+def sample_batch(feats: list[torch.Tensor], groups: list[list[int]], singles: list[int], cfg: MelodyConfig,
+                 rng: random.Random, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs [2P, 13, win], labels [2P]) for P melodies, two views each."""
+    t = cfg.train
+    win = window_frames(cfg)
+    xs, labels = [], []
+    for label in range(t.batch_melodies):
+        use_self = not groups or (singles and rng.random() < t.self_pair_share)
+        members = [rng.choice(singles)] * 2 if use_self else rng.sample(rng.choice(groups), 2)
+        frames = min(feats[m].shape[-1] for m in members)
+        start = rng.randint(0, max(0, frames - win))
+        for m in members:
+            jitter = min(max(0, start + rng.randint(-1, 1)), max(0, feats[m].shape[-1] - win))
+            xs.append(augment(_window(feats[m], jitter, win), gen))
+            labels.append(label)
+    return torch.stack(xs), torch.tensor(labels)
+
+
+def train_melody(cfg: MelodyConfig, records: list[dict], work_dir: Path, out_path: Path,
+                 max_minutes: float | None = None, resume: bool = True) -> tuple[MelodyTokenizer, MelodyTrainResult]:
+    """Train the embedding on train-split `records`, fit its RVQ on train windows, and write melody.pt."""
+    t = cfg.train
+    if len(records) < 2:
+        raise DataError(f"melody training needs at least 2 training clips, got {len(records)}")
+    torch.manual_seed(t.seed)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    start_time = time.monotonic()
+    feats = compute_features(records, cfg, work_dir / "features.pt")
+    groups, singles = melody_groups(records)
+    log.info("melody features for %d clips (%d same-melody groups), %.1f s", len(feats), len(groups),
+             time.monotonic() - start_time)
+    net = MelodyNet(cfg.width, cfg.embed_dim)
+    opt = torch.optim.AdamW(net.parameters(), lr=t.lr, weight_decay=0.01)
+    step, losses = 0, []
+    rng, gen = random.Random(t.seed), torch.Generator().manual_seed(t.seed)
+    state_path = work_dir / "state.pt"
+    if resume and state_path.is_file():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, losses = state["step"], state["losses"]
+        rng.setstate(state["py_rng"])
+        gen.set_state(state["torch_rng"])
+        log.info("resumed melody training at step %d", step)
+    budget = (max_minutes if max_minutes is not None else t.max_minutes) * 60.0
+    loop_start = time.monotonic()
+
+    def checkpoint() -> None:
+        atomic_torch_save({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "losses": losses,
+                           "py_rng": rng.getstate(), "torch_rng": gen.get_state()}, state_path)
+
+    net.train()
+    while step < t.steps and time.monotonic() - loop_start <= budget:
+        x, labels = sample_batch(feats, groups, singles, cfg, rng, gen)
+        for g in opt.param_groups:
+            g["lr"] = t.lr * min(1.0, (step + 1) / 50)
+        loss = semi_hard_triplet_loss(net(x), labels, t.margin)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        step += 1
+        if step % 50 == 0:
+            log.info("step %d/%d triplet loss %.4f (%.0f s)", step, t.steps, sum(losses[-50:]) / 50,
+                     time.monotonic() - loop_start)
+        if step % t.ckpt_every == 0:
+            checkpoint()
+    checkpoint()
+    net.eval()
+    tok = MelodyTokenizer.learned(cfg, net)
+    train_emb = torch.cat([tok.embed_features(f[None])[0] for f in feats])
+    tok.rvq = ResidualVQ.fit(train_emb, cfg.rvq_levels, cfg.rvq_bins, iters=20, seed=t.seed)
+    tok.save(out_path)
+    tail = losses[-20:]
+    result = MelodyTrainResult(step, sum(tail) / max(1, len(tail)), time.monotonic() - start_time, step >= t.steps,
+                               len(groups), len(singles))
+    summary = {**asdict(result), "rvq": {"levels": tok.rvq.levels, "bins": tok.rvq.bins,
+                                         "train_relative_mse": tok.rvq.stats(train_emb).relative_mse}}
+    atomic_write_text(work_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return tok, result

@@ -1,0 +1,73 @@
+"""`strata train clap`: the small CLAP (contrastive, on the run's train split) and the conditioning RVQ."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import time
+
+from ..errors import UserError
+from .common import add_run_argument, run_dir
+
+log = logging.getLogger("strata.clap")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_run_argument(parser)
+    parser.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget for the training loop")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true", help="continue an interrupted training from its checkpoint")
+    group.add_argument("--fresh", action="store_true", help="discard an earlier training state and start over")
+
+
+def run(args: argparse.Namespace) -> int:
+    from data_prep.clap.tokenizer import ConditionTokenizer
+    from data_prep.clap.train import compute_mels, fit_rvq, mel_embeddings, read_records, split_records, train_small_clap
+    from data_prep.files import atomic_write_text
+    from data_prep.rvq import stats_dict
+
+    rd = run_dir(args)
+    profile = rd.load_profile(args.overrides)
+    cfg, rvq_cfg = profile.clap, profile.rvq
+    work = rd.tokenizers_dir / "clap_train"
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        raise UserError("--max-minutes must be positive")
+    records = split_records(read_records(rd.manifest_path), "train")
+    if not records:
+        raise UserError(f"no train-split clips in {rd.manifest_path}: build the corpus with `strata data synth --run {rd.name}`")
+    start = time.monotonic()
+    if cfg.pretrained:
+        tok = ConditionTokenizer.official(cfg)
+        tok.save(rd.tokenizer("clap"))
+        embeddings = _official_embeddings(tok, records)
+        summary = {"kind": "official", "checkpoint": cfg.pretrained}
+    else:
+        state = work / "state.pt"
+        if args.fresh and work.exists():
+            shutil.rmtree(work)
+        elif state.is_file() and not args.resume:
+            raise UserError(f"an earlier CLAP training state exists in {work}: pass --resume to continue or --fresh to restart")
+        tok, result = train_small_clap(cfg, records, work, rd.tokenizer("clap"), args.max_minutes, resume=args.resume)
+        embeddings = mel_embeddings(tok, compute_mels(tok, records, work / "mels.pt"))
+        summary = {"kind": "small", "steps": result.steps, "final_loss": round(result.final_loss, 4),
+                   "finished": result.finished, "train_clips": result.train_clips,
+                   "seed": cfg.train.seed, "train_seconds": round(result.wall_seconds, 1)}
+    rvq = fit_rvq(embeddings, rvq_cfg, rd.tokenizer("rvq"))
+    summary["rvq"] = {"levels": rvq.levels, "bins": rvq.bins, **stats_dict(rvq.stats(embeddings))}
+    summary["wall_seconds"] = round(time.monotonic() - start, 1)
+    atomic_write_text(work / "train_report.json", json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {rd.tokenizer('clap')} and {rd.tokenizer('rvq')} "
+          f"(steps {summary.get('steps', '-')}, RVQ relative MSE {summary['rvq']['relative_mse']:.4f}, "
+          f"{summary['wall_seconds']:.0f} s)")
+    return 0
+
+
+def _official_embeddings(tok, records: list[dict]):
+    """Train-clip embeddings from the official model (slow on CPU: one forward per 10 s window)."""
+    import torch
+
+    from data_prep.audio_io import load_audio
+
+    rows = [tok.embed_audio(load_audio(r["path"], tok.sample_rate, allow_silent=True), tok.sample_rate) for r in records]
+    return torch.cat(rows)

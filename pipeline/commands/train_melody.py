@@ -1,0 +1,44 @@
+"""`strata train melody`: the learned melody embedding (semi-hard triplets on same-melody sets) and its RVQ."""
+from __future__ import annotations
+
+import argparse
+import shutil
+
+from ..errors import UserError
+from .common import add_run_argument, run_dir
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_run_argument(parser)
+    parser.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget for the training loop")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true", help="continue an interrupted training from its checkpoint")
+    group.add_argument("--fresh", action="store_true", help="discard an earlier training state and start over")
+
+
+def run(args: argparse.Namespace) -> int:
+    from data_prep.clap.train import read_records, split_records
+    from data_prep.melody.train import melody_groups, train_melody
+
+    rd = run_dir(args)
+    cfg = rd.load_profile(args.overrides).melody
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        raise UserError("--max-minutes must be positive")
+    records = split_records(read_records(rd.manifest_path), "train")
+    if not records:
+        raise UserError(f"no train-split clips in {rd.manifest_path}: build the corpus with `strata data synth --run {rd.name}`")
+    groups, _ = melody_groups(records)
+    if not groups:
+        print("note: no same-melody groups in the corpus (make them with `strata data synth --melody-pairs K`); "
+              "training on augmented self-pairs only")
+    work = rd.tokenizers_dir / "melody_train"
+    if args.fresh and work.exists():
+        shutil.rmtree(work)
+    elif (work / "state.pt").is_file() and not args.resume:
+        raise UserError(f"an earlier melody training state exists in {work}: pass --resume to continue or --fresh to restart")
+    tok, result = train_melody(cfg, records, work, rd.tokenizer("melody"), args.max_minutes, resume=args.resume)
+    print(f"wrote {rd.tokenizer('melody')} (steps {result.steps}, triplet loss {result.final_loss:.4f}, "
+          f"{result.groups} melody groups, RVQ {tok.rvq.levels}x{tok.rvq.bins}, {result.wall_seconds:.0f} s)")
+    if cfg.kind != "learned":
+        print(f"note: this run's melody.kind is '{cfg.kind}'; stages use learned melody tokens only with melody.kind=learned")
+    return 0
