@@ -183,11 +183,15 @@ def arrange(piece: PieceNotes, shared: Shared, lineup: LineUp, seconds: float, p
     top = _single_line(parts[0])
     melody = [[round(a * sec_per_ql, 4), round((b - a) * sec_per_ql, 4), int(m) + shift] for a, b, m in top]
     mode = piece.mode
+    playing = list(dict.fromkeys(inst.name for _, inst, _ in voices))
+    ensemble = lineup.name
+    if polyphonic and len(voices) < len(members) and len(playing) > 1:
+        ensemble = " and ".join(playing)
     attributes = {
-        "instruments": list(dict.fromkeys(m.name for m in members)),
+        "instruments": playing,
         "family": lineup.family,
         "family_word": FAMILY_WORDS[lineup.family],
-        "ensemble": lineup.name,
+        "ensemble": ensemble,
         "texture": "solo" if lineup.solo else "ensemble",
         "voices": len(parts),
         "bpm": shared.bpm,

@@ -19,7 +19,7 @@ STYLE_PHRASES = {
     "chorale": ("Bach chorale", "four-part chorale", "Baroque chorale harmonisation"),
     "renaissance polyphony": ("Renaissance polyphony", "Renaissance sacred polyphony", "Palestrina-style choral polyphony"),
     "folk song": ("folk song", "folk melody", "traditional folk tune"),
-    "fiddle tune": ("fiddle tune", "traditional dance tune", "Celtic fiddle tune"),
+    "fiddle tune": ("traditional dance tune", "Celtic dance tune", "folk dance tune"),
 }
 METER_WORDS = {"2/4": "two-four", "3/4": "waltz time (3/4)", "4/4": "common time", "2/2": "cut time",
                "6/8": "six-eight", "9/8": "nine-eight", "12/8": "twelve-eight"}
@@ -47,7 +47,7 @@ def _cap(text: str) -> str:
 def _style_phrase(style: str, rng: np.random.Generator) -> str:
     options = STYLE_PHRASES.get(style)
     if options is None:
-        options = (style, f"traditional {style}", f"{style} dance tune") if style not in ("air",) else ("slow air", "air")
+        options = (style, f"traditional {style}", f"{style} dance tune") if style != "air" else ("air", "traditional air")
     return options[int(rng.integers(len(options)))]
 
 
