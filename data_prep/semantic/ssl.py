@@ -39,7 +39,7 @@ def build_fairseq2_config(cfg: SemanticConfig) -> Any:
         model_dim=cfg.model_dim,
         feature_dim=c,
         feature_extractor_layer_descs=[(c, 10, 5), (c, 4, 4), (c, 4, 4), (c, 2, 2), (c, 2, 2), (c, 2, 2)],
-        feature_extractor_layer_norm_convs=True,
+        feature_extractor_layer_norm_convs=False,
         num_encoder_layers=cfg.num_layers,
         num_encoder_attn_heads=cfg.num_heads,
         ffn_inner_dim=cfg.ffn_dim,

@@ -1,7 +1,7 @@
 """Pretrain a small fairseq2 wav2vec 2.0 model with its own contrastive + diversity objective; resumable.
 
 State (model, optimizer, step, RNG) is checkpointed atomically under the state folder every `ckpt_every` steps and
-when the time budget runs out; the final model plus normalisation statistics is written as semantic.pt.
+when the time budget runs out; the current model plus normalisation statistics is then written as semantic.pt.
 """
 from __future__ import annotations
 
@@ -73,7 +73,8 @@ def train_ssl(
 ) -> dict[str, float]:
     """Train until cfg.train.steps (or the time budget), resuming from the state folder unless `restart`; export semantic.pt.
 
-    Returns {"step", "loss", "finished"}: finished is 1.0 once semantic.pt was written.
+    semantic.pt is written whenever the call ends (all steps done or budget spent), so k-means can follow either way.
+    Returns {"step", "loss", "finished"}: finished is 1.0 once all steps are done.
     """
     if cfg.family != "wav2vec2":
         raise DataError("strata train semantic-ssl trains semantic.family=wav2vec2; w2v-BERT is load-only (semantic.pretrained)")
@@ -112,7 +113,8 @@ def train_ssl(
     while step < t.steps:
         if deadline is not None and time.monotonic() > deadline:
             checkpoint()
-            log.info("semantic-ssl time budget reached at step %d/%d; re-run with --resume to continue", step, t.steps)
+            export_tokenizer(cfg, model, clips, out_path)
+            log.info("semantic-ssl time budget reached at step %d/%d (model exported); re-run to continue", step, t.steps)
             return {"step": float(step), "loss": loss_ema, "finished": 0.0}
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)

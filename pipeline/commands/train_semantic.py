@@ -70,5 +70,6 @@ def run(args: argparse.Namespace) -> int:
     if result["finished"]:
         print(f"wrote {out} (step {int(result['step'])}, loss {result['loss']:.3f}); now run `strata train kmeans --run {args.run}`")
     else:
-        print(f"stopped at step {int(result['step'])}/{cfg.train.steps} (time budget); re-run to resume")
+        print(f"stopped at step {int(result['step'])}/{cfg.train.steps} (time budget); wrote {out} from the current weights; "
+              "re-run to resume")
     return 0

@@ -98,6 +98,6 @@ def test_ssl_training_resumes_after_interruption(tmp_path):
     assert second["step"] == 3.0
     stopped = train_ssl(tiny_cfg(train=SSLTrainConfig(**longer)), clips, tmp_path / "state2", out, max_minutes=0.0)
     assert stopped == {"step": 0.0, "loss": stopped["loss"], "finished": 0.0}
-    assert (tmp_path / "state2" / STATE_FILE).is_file()
+    assert (tmp_path / "state2" / STATE_FILE).is_file() and out.is_file()
     tok = SemanticTokenizer.load(out)
     assert tok.extractor.mean is not None and tok.cfg.source == "ssl"
