@@ -1,0 +1,148 @@
+"""`make demo`: generate from shipped weights (text, melody, continuation, story), run eval + audit, write REPORT.md."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from data_prep.audio_io import load_audio, save_wav
+
+from .demo_inputs import synth_melody
+from .generate_cli import write_outputs
+from .orchestrator import Generation, Strata
+from .run_dir import RunDir
+
+TEXT_PROMPTS = [
+    "A lively fiddle reel with drums at a fast tempo.",
+    "Solo piano playing a slow chorale in a minor key.",
+    "Something gentle for a quiet evening: a mellow flute drifting over soft strings, no percussion.",
+]
+MELODY_PROMPT = "A solo violin playing a folk tune."
+STORY = ["A calm church organ chorale, slow and quiet.", "An energetic fiddle jig with drums."]
+EVAL_SEED = 777
+
+
+@dataclass
+class Clip:
+    """One generated clip as the report shows it."""
+
+    title: str
+    prompt: str
+    wav: Path
+    note: str = ""
+
+
+@dataclass
+class Demo:
+    """Where the demo writes, what it made and how long each step took."""
+
+    weights: RunDir
+    out: Path
+    seconds: float = 10.0
+    eval_clips: int = 48
+    log: Callable[[str], None] = print
+    clips: list[Clip] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def step(self, name: str, fn: Callable[[], object]) -> object:
+        """Run one timed step, logging its name and wall time."""
+        self.log(f"demo: {name} ...")
+        start = time.perf_counter()
+        result = fn()
+        self.timings[name] = round(time.perf_counter() - start, 1)
+        self.log(f"demo: {name} done in {self.timings[name]:.1f} s")
+        return result
+
+    def keep(self, gen: Generation, stem: str, titles: list[str], prompts: list[str], note: str = "") -> None:
+        paths = [self.out / f"{stem}_{i}.wav" for i in range(gen.audio.shape[0])] if gen.audio.shape[0] > 1 else [self.out / f"{stem}.wav"]
+        write_outputs(gen, paths, self.weights, spectrogram=True)
+        self.clips += [Clip(t, p, path, note) for t, p, path in zip(titles, prompts, paths)]
+
+
+def run_demo(demo: Demo, execute: Callable[[list[str]], int]) -> Path:
+    """Every demo step in order; `execute` runs a `strata` command line (for data, eval and audit)."""
+    demo.out.mkdir(parents=True, exist_ok=True)
+    strata: Strata = demo.step("load weights", lambda: Strata.from_run(demo.weights))
+    sr = strata.sample_rate
+
+    gen = demo.step("text prompts", lambda: strata.generate(TEXT_PROMPTS, demo.seconds, seed=0))
+    demo.keep(gen, "text", [f"Text prompt {i + 1}" for i in range(3)], TEXT_PROMPTS,
+              note="prompt 3 is phrased unlike the caption templates")
+
+    melody_path = demo.out / "inputs" / "unseen_melody.wav"
+    save_wav(melody_path, synth_melody(sample_rate=sr), sr)
+    if strata.stages["semantic"].layout.has_melody:
+        gen = demo.step("melody", lambda: strata.generate(MELODY_PROMPT, demo.seconds, melody=melody_path, seed=0))
+        demo.keep(gen, "melody", ["Melody-conditioned (a tune no training clip contains)"], [MELODY_PROMPT],
+                  note=f"input melody: {melody_path.relative_to(demo.out)}")
+    else:
+        demo.notes.append("The weights were trained without melody tokens, so the melody clip was skipped.")
+
+    data_dir = demo.out / "data"
+    demo.step("held-out clips", lambda: _check(execute(["--quiet", "data", "synth", "--out", str(data_dir), "--num-clips",
+                                                         str(demo.eval_clips), "--seed", str(EVAL_SEED)])))
+    held_out = _first_test_clip(data_dir / "manifest.jsonl")
+    prompt_wav = load_audio(held_out["path"], sr)[: 4 * sr]
+    save_wav(demo.out / "inputs" / "continuation_prompt.wav", prompt_wav, sr)
+    gen = demo.step("continuation", lambda: strata.generate(held_out["caption"], demo.seconds, prompt_audio=prompt_wav, seed=0))
+    demo.keep(gen, "continuation", ["Continuation of 4 s of a held-out clip"], [held_out["caption"]],
+              note="input: inputs/continuation_prompt.wav")
+
+    segment = max(1.0, demo.seconds / 2)
+    gen = demo.step("story", lambda: strata.generate(STORY, story=True, segment_seconds=segment, seed=0))
+    demo.keep(gen, "story", [f"Two-segment story ({segment:g} s each)"], [" → ".join(STORY)])
+
+    demo.step("eval", lambda: _check(execute(["--quiet", "eval", "--run", str(demo.weights.root), "--manifest",
+                                              str(data_dir / "manifest.jsonl"), "--split", "test", "--out", str(demo.out / "eval")])))
+    demo.step("audit", lambda: _check(execute(["--quiet", "audit", "--run", str(demo.weights.root), "--out", str(demo.out / "audit")])))
+    return write_report(demo)
+
+
+def write_report(demo: Demo) -> Path:
+    """REPORT.md: clips with audio links and spectrograms, eval table, audit summary and plot, step times."""
+    out = demo.out
+    lines = ["# Strata demo report", "",
+             f"Weights: `{demo.weights.root}` (see its MODEL_CARD.md). Every clip below was generated on this machine by `make demo`.", ""]
+    lines += ["## Generated clips", ""]
+    for clip in demo.clips:
+        rel = clip.wav.relative_to(out)
+        lines += [f"### {clip.title}", "", f"Prompt: *{clip.prompt}*", "", f"Audio: [{rel}]({rel})" + (f" — {clip.note}" if clip.note else ""),
+                  "", f"![spectrogram]({rel.with_suffix('.png')})", ""]
+    lines += demo.notes and ["## Notes", "", *[f"- {n}" for n in demo.notes], ""] or []
+    for title, sub, md in (("Evaluation", "eval", "metrics.md"), ("Memorization audit", "audit", "report.md")):
+        lines += [f"## {title}", ""]
+        path = out / sub / md
+        lines += [_demote(path.read_text(), sub), ""] if path.is_file() else [f"({sub} did not produce {md})", ""]
+    lines += ["## Time per step", "", "| step | seconds |", "|---|---:|"]
+    lines += [f"| {name} | {secs:.1f} |" for name, secs in demo.timings.items()]
+    lines += [f"| **total** | {sum(demo.timings.values()):.1f} |", ""]
+    report = out / "REPORT.md"
+    report.write_text("\n".join(lines))
+    (out / "timings.json").write_text(json.dumps(demo.timings, indent=2) + "\n")
+    return report
+
+
+def _demote(markdown: str, sub: str) -> str:
+    """Nest an included report's headings one level down and point its relative links into its folder."""
+    out = []
+    for line in markdown.splitlines():
+        if line.startswith("#"):
+            line = "#" + line
+        out.append(line.replace("](", f"]({sub}/").replace(f"]({sub}/http", "](http"))
+    return "\n".join(out)
+
+
+def _first_test_clip(manifest: Path) -> dict:
+    from data_prep.manifest import read_manifest
+
+    rows = read_manifest(manifest)
+    held = [r for r in rows if r["split"] == "test"] or rows
+    return held[0]
+
+
+def _check(code: int) -> None:
+    if code:
+        raise RuntimeError(f"a demo step exited with code {code}")

@@ -1,0 +1,60 @@
+"""Export a trained run as shipped weights: fp16 state dicts, a few training examples for the audit, checksums.
+
+Only tensors inside a `state_dict` are halved (modules cast them back to fp32 on load); quantizer codebooks and
+k-means centroids stay fp32 so token assignments do not change.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from data_prep.files import atomic_torch_save
+
+from .checksums import write_checksums
+from .run_dir import STAGE_NAMES, RunDir
+
+TOKENIZERS = ("codec", "clap", "rvq", "semantic", "kmeans", "melody")
+
+
+def halve_state_dicts(obj: Any, inside: bool = False) -> Any:
+    """Copy of a checkpoint with float32 tensors under any 'state_dict' key converted to float16."""
+    if isinstance(obj, dict):
+        return {k: halve_state_dicts(v, inside or k == "state_dict") for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(halve_state_dicts(v, inside) for v in obj)
+    if inside and isinstance(obj, torch.Tensor) and obj.dtype == torch.float32:
+        return obj.half()
+    return obj
+
+
+def export_run(src: RunDir, dst: Path, audit_examples: int = 32) -> dict[str, int]:
+    """Write `src`'s inference files into `dst` (a run folder), halved, with checksums.json; returns bytes per file."""
+    from data_prep.cache import TokenCache, write_cache
+
+    dst_run = RunDir(dst)
+    files: list[Path] = []
+    dst.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src.config_path, dst_run.config_path)
+    files.append(dst_run.config_path)
+    for name in TOKENIZERS:
+        if src.tokenizer(name).is_file():
+            files.append(_halve_file(src.tokenizer(name), dst_run.tokenizer(name)))
+    for stage in STAGE_NAMES:
+        files.append(_halve_file(src.stage_model(stage), dst_run.stage_model(stage)))
+    cache = TokenCache(src.cache_dir)
+    train = cache.records("train")[:audit_examples]
+    if dst_run.cache_dir.exists():
+        shutil.rmtree(dst_run.cache_dir)
+    write_cache(train, lambda record: record, dst_run.cache_dir, shard_size=max(1, len(train)), meta=cache.meta)
+    files += sorted(p for p in dst_run.cache_dir.iterdir() if p.is_file())
+    write_checksums(dst, files)
+    return {str(p.relative_to(dst)): p.stat().st_size for p in files}
+
+
+def _halve_file(src: Path, dst: Path) -> Path:
+    blob = torch.load(src, map_location="cpu", weights_only=True)
+    atomic_torch_save(halve_state_dicts(blob), dst)
+    return dst
