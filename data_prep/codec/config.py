@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 @dataclass
 class CodecTrainConfig:
-    """Optimisation settings for `strata train codec`."""
+    """Optimisation settings for `strata train codec` (EnCodec losses plus the SPEC §7 fixes)."""
 
     steps: int = 2000
     batch_size: int = 8
@@ -14,7 +14,23 @@ class CodecTrainConfig:
     lr: float = 1e-3
     bandwidths: list[float] = field(default_factory=lambda: [1.5, 3.0, 6.0])
     ckpt_every: int = 200
+    snapshot_every: int = 500
+    log_every: int = 50
     seed: int = 0
+    threads: int = 2
+    # Loss weights: waveform L1, log-mel L1, linear-magnitude mel L1, RVQ commitment.
+    w_time: float = 0.1
+    w_logmel: float = 1.0
+    w_linmel: float = 1.0
+    w_commit: float = 1.0
+    mel_scales: list[int] = field(default_factory=lambda: [256, 512, 1024, 2048])
+    # Codebooks: k-means init on real frames; dead codes (EMA usage below threshold) re-seeded from the batch.
+    kmeans_crops: int = 64
+    kmeans_iters: int = 10
+    dead_code_threshold: float = 0.05
+    dead_code_reset: float = 1.0
+    # Init: fan-in scaled normal weights, zero biases, the last decoder layer scaled down.
+    last_layer_scale: float = 0.1
 
 
 @dataclass
@@ -29,4 +45,9 @@ class CodecConfig:
     dimension: int = 128
     ratios: list[int] = field(default_factory=lambda: [8, 5, 4, 2])
     bins: int = 1024
+    lstm: int = 2
+    causal: bool = False
+    max_bandwidth: float = 6.0
+    chunk_seconds: float = 10.0
+    context_seconds: float = 1.0
     train: CodecTrainConfig = field(default_factory=CodecTrainConfig)

@@ -1,0 +1,194 @@
+"""Training loop of the small codec: EnCodec losses, quantizer dropout, and the three SPEC §7 fixes; resumable."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..errors import DataError
+from ..files import atomic_torch_save
+from .codebooks import ResidualCapture, codebooks, kmeans_init_, replace_dead_codes_
+from .config import CodecConfig
+from .losses import MultiScaleMel, mel_losses
+from .model import SMALL
+from .tokenizer import CodecTokenizer, config_from_dict
+
+log = logging.getLogger("strata.codec")
+STATE_NAME = "state.pt"
+SNAPSHOT_DIR = "snapshots"
+
+
+class ClipSampler:
+    """Random fixed-length crops from in-memory clips, driven by its own seeded generator (saved on checkpoint)."""
+
+    def __init__(self, clips: list[torch.Tensor], length: int, seed: int):
+        if not clips:
+            raise DataError("no training audio for the codec: the run's manifest has no split=='train' clips")
+        self.clips = clips
+        self.length = length
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def batch(self, size: int) -> torch.Tensor:
+        """[size, length] float32 crops (short clips are zero-padded)."""
+        out = torch.zeros(size, self.length)
+        picks = torch.randint(0, len(self.clips), (size,), generator=self.generator).tolist()
+        for row, index in enumerate(picks):
+            clip = self.clips[index]
+            span = clip.shape[-1] - self.length
+            start = int(torch.randint(0, span + 1, (1,), generator=self.generator)) if span > 0 else 0
+            piece = clip[start:start + self.length].float()
+            out[row, :piece.shape[-1]] = piece
+        return out
+
+    def choice(self, options: list[float]) -> float:
+        """One of `options`, drawn from the sampler's generator."""
+        return options[int(torch.randint(0, len(options), (1,), generator=self.generator))]
+
+
+class CodecTrainer:
+    """Trains a small CodecTokenizer on clips; checkpoints {model, optimizer, step, RNG} atomically to `work_dir`."""
+
+    def __init__(self, cfg: CodecConfig, clips: list[torch.Tensor], work_dir: str | Path,
+                 on_log: Callable[[dict], None] | None = None):
+        if cfg.pretrained is not None:
+            raise DataError("codec.pretrained is set: a pretrained codec needs no training (set codec.pretrained=null to train)")
+        self.cfg = cfg
+        self.tcfg = cfg.train
+        self.work_dir = Path(work_dir)
+        torch.manual_seed(self.tcfg.seed)
+        self.tokenizer = CodecTokenizer.from_config(cfg)
+        self.model = self.tokenizer.model
+        self.sampler = ClipSampler(clips, int(round(self.tcfg.segment_seconds * cfg.sample_rate)), self.tcfg.seed)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.tcfg.lr, betas=(0.5, 0.9))
+        self.mels = MultiScaleMel(cfg.sample_rate, list(self.tcfg.mel_scales))
+        self.capture = ResidualCapture(self.model)
+        self.step = 0
+        self.history: list[dict] = []
+        self.on_log = on_log
+        self._replaced = 0
+
+    @property
+    def state_path(self) -> Path:
+        return self.work_dir / STATE_NAME
+
+    def resume(self) -> bool:
+        """Load the latest checkpoint from `work_dir` if there is one; returns whether it did."""
+        if not self.state_path.is_file():
+            return False
+        try:
+            state = torch.load(self.state_path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise DataError(f"codec training checkpoint {self.state_path} is unreadable ({type(exc).__name__}): delete it to restart") from None
+        try:
+            saved = config_from_dict(state["config"])
+            if asdict(saved) != asdict(self.cfg):
+                log.warning("resuming codec training with a config that differs from the checkpoint's")
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise DataError(f"codec training checkpoint {self.state_path} is unreadable ({type(exc).__name__}): delete it to restart") from None
+        self.step = int(state["step"])
+        self.history = list(state.get("history", []))
+        torch.set_rng_state(state["rng"])
+        self.sampler.generator.set_state(state["data_rng"])
+        return True
+
+    def save_state(self) -> None:
+        """Atomic checkpoint of everything needed to continue exactly."""
+        atomic_torch_save({
+            "config": asdict(self.cfg), "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "step": self.step, "rng": torch.get_rng_state(), "data_rng": self.sampler.generator.get_state(),
+            "history": self.history,
+        }, self.state_path)
+
+    def save_snapshot(self) -> Path:
+        """fp16 tokenizer file of the current weights, for learning-curve evaluation."""
+        path = self.work_dir / SNAPSHOT_DIR / f"step_{self.step:07d}.pt"
+        self.tokenizer.save(path, half=True)
+        return path
+
+    @torch.no_grad()
+    def init_codebooks(self) -> None:
+        """k-means on encoder frames of real crops (fresh encodec codebooks are all zeros)."""
+        crops = self.sampler.batch(self.tcfg.kmeans_crops)
+        self.model.eval()
+        emb = torch.cat([self.model.encoder(part[:, None]) for part in crops.split(16)])
+        frames = emb.transpose(1, 2).reshape(-1, emb.shape[1])
+        kmeans_init_(self.model, frames, self.tcfg.kmeans_iters, self.sampler.generator)
+
+    def train_step(self) -> dict:
+        """One optimisation step on a fresh batch with a random bandwidth; returns the loss terms."""
+        t = self.tcfg
+        x = self.sampler.batch(t.batch_size)
+        bandwidth = self.sampler.choice(list(t.bandwidths))
+        self.model.train()
+        self.capture.clear()
+        emb = self.model.encoder(x[:, None])
+        q = self.model.quantizer(emb, self.model.frame_rate, bandwidth)
+        y = self.model.decoder(q.quantized)[:, 0, : x.shape[-1]]
+        l_time = (y - x).abs().mean()
+        l_log, l_lin = mel_losses(self.mels, x, y)
+        l_commit = q.penalty
+        loss = t.w_time * l_time + t.w_logmel * l_log + t.w_linmel * l_lin + t.w_commit * l_commit
+        self.optimizer.zero_grad(set_to_none=True)
+        if torch.isfinite(loss):
+            loss.backward()
+            self.optimizer.step()
+        replaced = 0
+        for book, inputs in zip(codebooks(self.model), self.capture.inputs):
+            if inputs is not None:
+                replaced += replace_dead_codes_(book, inputs, t.dead_code_threshold, t.dead_code_reset)
+        self.step += 1
+        terms = {"loss": loss, "time_l1": l_time, "log_mel": l_log, "lin_mel": l_lin, "commit": l_commit}
+        out = {key: float(value.detach()) for key, value in terms.items()}
+        out.update(bandwidth=bandwidth, replaced=replaced)
+        return out
+
+    def train(self, steps: int | None = None, max_minutes: float | None = None) -> CodecTokenizer:
+        """Train until `steps` total steps or `max_minutes` of wall time; checkpoints periodically and at the end."""
+        torch.set_num_threads(max(1, self.tcfg.threads))
+        torch.set_flush_denormal(True)
+        total = self.tcfg.steps if steps is None else steps
+        if self.step == 0 and not self.state_path.exists():
+            self.init_codebooks()
+            self.save_snapshot()
+        deadline = time.monotonic() + max_minutes * 60 if max_minutes else math.inf
+        window_start, window_steps, acc = time.monotonic(), 0, {}
+        while self.step < total and time.monotonic() < deadline:
+            terms = self.train_step()
+            window_steps += 1
+            for key, value in terms.items():
+                acc[key] = acc.get(key, 0.0) + value
+            if self.step % self.tcfg.log_every == 0 or self.step == total:
+                elapsed = time.monotonic() - window_start
+                entry = {"step": self.step, "steps_per_s": round(window_steps / max(elapsed, 1e-9), 3)}
+                entry.update({k: round(v / window_steps, 5) for k, v in acc.items()})
+                self._log(entry)
+                window_start, window_steps, acc = time.monotonic(), 0, {}
+            if self.step % self.tcfg.ckpt_every == 0:
+                self.save_state()
+            if self.tcfg.snapshot_every and self.step % self.tcfg.snapshot_every == 0:
+                self.save_snapshot()
+        self.save_state()
+        self.model.eval()
+        return self.tokenizer
+
+    def _log(self, entry: dict) -> None:
+        self.history.append(entry)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.work_dir / "log.jsonl", "a") as fh:
+            fh.write(json.dumps(entry) + "\n")
+        if self.on_log:
+            self.on_log(entry)
+        log.info("codec step %d: %s", entry["step"], ", ".join(f"{k}={v}" for k, v in entry.items() if k != "step"))
+
+
+def is_trainable(tokenizer: CodecTokenizer) -> bool:
+    """Whether this tokenizer is the small architecture that `strata train codec` trains."""
+    return tokenizer.arch == SMALL

@@ -1,0 +1,109 @@
+"""Codec learning curve: pitch agreement and mel distance of each training snapshot on held-out solo clips.
+
+Usage: python -m eval.codec_curve RUN_DIR [--clips 30] [--seconds 4] [--every 1]
+Reads RUN_DIR/tokenizers/codec_train/snapshots/step_*.pt (written by `strata train codec`), caches results per
+snapshot in RUN_DIR/reports/codec_curve/curve.json, and writes curve.md and curve.png there.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from data_prep.audio_io import load_audio
+from data_prep.codec import CodecTokenizer
+from data_prep.files import atomic_write_text
+from data_prep.manifest import read_manifest
+
+from .codec_eval import EvalClip, evaluate, select_clips
+
+
+def held_out_clips(manifest: Path, sample_rate: int, limit: int, seconds: float) -> list[EvalClip]:
+    """The first `seconds` of up to `limit` held-out solo clips (instruments spread round-robin)."""
+    clips = []
+    for row in select_clips(read_manifest(manifest), limit):
+        instruments = (row.get("attributes") or {}).get("instruments") or [""]
+        clips.append(EvalClip(str(row["id"]), load_audio(row["path"], sample_rate, max_seconds=seconds), str(instruments[0])))
+    return clips
+
+
+def snapshot_step(path: Path) -> int:
+    """Training step encoded in a snapshot file name (step_0001234.pt)."""
+    return int(path.stem.split("_")[-1])
+
+
+def update_curve(run_dir: Path, clips: int, seconds: float, every: int = 1) -> list[dict]:
+    """Evaluate snapshots not yet in curve.json; returns all points sorted by step."""
+    out_dir = run_dir / "reports" / "codec_curve"
+    cache_path = out_dir / "curve.json"
+    points = {p["step"]: p for p in json.loads(cache_path.read_text())["points"]} if cache_path.is_file() else {}
+    snapshots = sorted((run_dir / "tokenizers" / "codec_train" / "snapshots").glob("step_*.pt"), key=snapshot_step)
+    snapshots = [s for i, s in enumerate(snapshots) if i % max(1, every) == 0 or i == len(snapshots) - 1]
+    todo = [s for s in snapshots if snapshot_step(s) not in points]
+    if todo:
+        clip_list = held_out_clips(run_dir / "data" / "manifest.jsonl", 24000, clips, seconds)
+        tracks: dict[str, object] = {}
+        for snap in todo:
+            start = time.monotonic()
+            metrics = evaluate(CodecTokenizer.load(snap), clip_list, with_pitch=True, ref_tracks=tracks)
+            s = metrics["summary"]
+            points[snapshot_step(snap)] = {
+                "step": snapshot_step(snap), "pitch_full": s["pitch_full"], "pitch_coarse": s["pitch_coarse"],
+                "mel_full": s["mel_full"], "mel_coarse": s["mel_coarse"], "si_sdr_full": s["si_sdr_full"],
+                "perplexity_per_level": metrics["perplexity_per_level"], "dead_levels": metrics["dead_levels"],
+                "clips": len(clip_list), "seconds": seconds, "eval_s": round(time.monotonic() - start, 1),
+                "snapshot_mtime": snap.stat().st_mtime,
+            }
+            _write(out_dir, sorted(points.values(), key=lambda p: p["step"]))
+            print(json.dumps({k: v for k, v in points[snapshot_step(snap)].items() if k != "perplexity_per_level"}), flush=True)
+    return sorted(points.values(), key=lambda p: p["step"])
+
+
+def _write(out_dir: Path, points: list[dict]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "curve.json", json.dumps({"points": points}, indent=2) + "\n")
+    t0 = min(p["snapshot_mtime"] for p in points)
+    lines = ["# Codec learning curve (held-out solo clips)", "",
+             "| step | minutes | pitch full | pitch coarse | mel full | mel coarse | min perplexity |", "|---|---|---|---|---|---|---|"]
+    for p in points:
+        lines.append(f"| {p['step']} | {(p['snapshot_mtime'] - t0) / 60:.1f} | {p['pitch_full']:.3f} | {p['pitch_coarse']:.3f} | "
+                     f"{p['mel_full']:.3f} | {p['mel_coarse']:.3f} | {min(p['perplexity_per_level']):.0f} |")
+    atomic_write_text(out_dir / "curve.md", "\n".join(lines) + "\n")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [p["step"] for p in points]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
+    a.plot(steps, [p["pitch_full"] for p in points], "o-", label="full")
+    a.plot(steps, [p["pitch_coarse"] for p in points], "s--", label="coarse")
+    a.axhline(0.8, color="gray", lw=0.8)
+    a.set_xlabel("step"), a.set_ylabel("pitch agreement"), a.legend()
+    b.plot(steps, [p["mel_full"] for p in points], "o-", label="full")
+    b.plot(steps, [p["mel_coarse"] for p in points], "s--", label="coarse")
+    b.set_xlabel("step"), b.set_ylabel("mel distance"), b.legend()
+    fig.tight_layout()
+    fig.savefig(out_dir / "curve.png", dpi=80)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry: evaluate new snapshots of a run and refresh the curve report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--clips", type=int, default=30)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--every", type=int, default=1, help="evaluate every k-th snapshot (plus the latest)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    update_curve(args.run_dir, args.clips, args.seconds, args.every)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
