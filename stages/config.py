@@ -15,6 +15,7 @@ class ModelConfig:
     d_ff: int = 1024
     dropout: float = 0.1
     rope_base: float = 10000.0
+    tie_weights: bool = True
 
 
 @dataclass
@@ -55,6 +56,7 @@ class TrainConfig:
     ckpt_every: int = 200
     keep_last: int = 2
     val_every: int = 200
+    val_max_records: int = 64
     max_nonfinite: int = 5
     log_every: int = 20
     seed: int = 0

@@ -17,7 +17,7 @@ FORMAT_VERSION = 1
 
 
 class Stage:
-    """Model + layout of one stage. model.pt = {format, stage, config, layout, vocab, tie_weights, state_dict, info}."""
+    """Model + layout of one stage. model.pt = {format, stage, config, layout, vocab, state_dict, info}."""
 
     def __init__(self, model: Transformer, layout: Layout, info: dict[str, Any] | None = None) -> None:
         if model.vocab_size != layout.vocab.size:
@@ -32,16 +32,16 @@ class Stage:
         return self.layout.stage
 
     @classmethod
-    def build(cls, cfg: ModelConfig, layout: Layout, tie_weights: bool = True) -> "Stage":
+    def build(cls, cfg: ModelConfig, layout: Layout) -> "Stage":
         """A freshly initialised stage for `layout`."""
-        return cls(Transformer(cfg, layout.vocab.size, tie_weights=tie_weights), layout)
+        return cls(Transformer(cfg, layout.vocab.size), layout)
 
     def to_dict(self) -> dict[str, Any]:
         """The exported checkpoint: fp32 weights plus everything needed to rebuild model and layout."""
         state = {k: v.detach().float().cpu().clone() for k, v in self.model.state_dict().items()}
         return {"format": FORMAT_VERSION, "stage": self.name, "config": asdict(self.model.cfg),
                 "layout": self.layout.spec(), "vocab": self.layout.vocab.spec(),
-                "tie_weights": self.model.tie_weights, "state_dict": state, "info": self.info}
+                "state_dict": state, "info": self.info}
 
     def save(self, path: str | os.PathLike) -> None:
         """Write model.pt atomically."""
@@ -53,7 +53,7 @@ class Stage:
         layout = layout_from_spec(data["layout"])
         if layout.vocab.spec() != data["vocab"]:
             raise StageError("model.pt vocabulary does not match its layout: the file is from an incompatible version")
-        model = Transformer(ModelConfig(**data["config"]), layout.vocab.size, tie_weights=bool(data["tie_weights"]))
+        model = Transformer(ModelConfig(**data["config"]), layout.vocab.size)
         model.load_state_dict(data["state_dict"])
         model.eval()
         return cls(model, layout, data.get("info"))

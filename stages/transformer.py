@@ -134,17 +134,16 @@ class Block(nn.Module):
 class Transformer(nn.Module):
     """Decoder-only LM over a stage's joint vocabulary; `forward(tokens, cache, start_pos) -> logits`."""
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int, max_len: int = 4096, tie_weights: bool = True) -> None:
+    def __init__(self, cfg: ModelConfig, vocab_size: int, max_len: int = 4096) -> None:
         super().__init__()
         self.cfg = cfg
         self.vocab_size = vocab_size
-        self.tie_weights = tie_weights
         self.embed = nn.Embedding(vocab_size, cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, vocab_size, bias=False)
-        if tie_weights:
+        if cfg.tie_weights:
             self.head.weight = self.embed.weight
         self._rope_len = 0
         self._cos = self._sin = torch.empty(0)

@@ -1,0 +1,65 @@
+"""The DeepSpeed config and LR schedule built from TrainConfig, and the process setup DeepSpeed needs."""
+from __future__ import annotations
+
+import math
+import os
+import socket
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import TrainConfig
+
+
+def deepspeed_config(train: TrainConfig, micro_batch: int, world_size: int, log_dir: Path, job_name: str) -> dict[str, Any]:
+    """ZeRO stage, bf16/fp32, accumulation, clipping and the CSV + TensorBoard monitors (optimizer/LR are client objects)."""
+    zero: dict[str, Any] = {"stage": train.zero_stage}
+    if train.zero_stage in (1, 2):
+        zero.update(overlap_comm=False, contiguous_gradients=True, reduce_bucket_size=int(5e7))
+    return {
+        "train_micro_batch_size_per_gpu": micro_batch,
+        "gradient_accumulation_steps": train.grad_accum,
+        "train_batch_size": micro_batch * train.grad_accum * world_size,
+        "gradient_clipping": train.grad_clip,
+        "zero_optimization": zero,
+        "bf16": {"enabled": train.precision == "bf16"},
+        "zero_allow_untested_optimizer": True,
+        "steps_per_print": 2**31 - 1,
+        "wall_clock_breakdown": False,
+        "csv_monitor": {"enabled": True, "output_path": str(log_dir), "job_name": job_name},
+        "tensorboard": {"enabled": True, "output_path": str(log_dir), "job_name": job_name},
+    }
+
+
+def warmup_cosine(train: TrainConfig, total_steps: int) -> Callable[[int], float]:
+    """LR multiplier: linear warmup over warmup_steps, then cosine decay to min_lr_ratio at total_steps."""
+    warmup = max(0, train.warmup_steps)
+    floor = train.min_lr_ratio
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def prepare_environment() -> None:
+    """Single-process defaults for torch.distributed (a launcher's values win), CPU accelerator without CUDA."""
+    import torch
+
+    if not torch.cuda.is_available():
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    cache = Path(os.environ.get("STRATA_CACHE", Path.home() / ".cache" / "strata"))
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(cache / "torch_extensions"))
+    if "RANK" not in os.environ:
+        os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    os.environ.setdefault("LOCAL_RANK", "0")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,58 @@
+"""`strata train stage`: trains from a run's token cache, stops resumably, refuses to clobber, exports model.pt."""
+import os
+import socket
+
+import pytest
+import torch
+
+from data_prep.cache import write_cache
+from pipeline.cli import main
+from stages import Stage
+
+META = {"semantic_rate": 25.0, "semantic_bins": 16, "acoustic_rate": 75.0, "codec_bins": 32, "n_q": 4, "n_coarse": 2,
+        "cond_levels": 3, "cond_bins": 8, "melody_rate": 4.0, "melody_bins": 13, "sample_rate": 24000}
+TINY = ["stages.fine.model.n_layers=1", "stages.fine.model.d_model=32", "stages.fine.model.n_heads=2",
+        "stages.fine.model.d_ff=64", "stages.fine.steps=3", "stages.fine.batch_size=2", "stages.fine.crop_seconds=0.2",
+        "train.log_every=1", "train.val_every=1", "train.ckpt_every=1"]
+
+
+def _tokens(record: dict) -> dict:
+    g = torch.Generator().manual_seed(int(record["id"][4:]))
+    return {"cond": torch.randint(0, 8, (3,), generator=g), "semantic": torch.randint(0, 16, (25,), generator=g),
+            "acoustic": torch.randint(0, 32, (4, 75), generator=g), "melody": torch.randint(0, 13, (4,), generator=g),
+            "seconds": 1.0}
+
+
+@pytest.fixture
+def run_with_cache(tmp_path, monkeypatch):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    for key, value in dict(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", DS_ACCELERATOR="cpu",
+                           MASTER_PORT=os.environ.get("MASTER_PORT", port)).items():
+        monkeypatch.setenv(key, value)
+    run = tmp_path / "r"
+    assert main(["--quiet", "init", "--run", str(run), "--profile", "tiny"]) == 0
+    clips = [{"id": f"clip{i:03d}", "seconds": 1.0, "split": "valid" if i % 4 == 0 else "train"} for i in range(8)]
+    write_cache(clips, _tokens, run / "cache", shard_size=4, meta=META)
+    return run
+
+
+def test_train_stage_stops_resumes_and_exports(run_with_cache, capsys):
+    run = str(run_with_cache)
+    assert main(["--quiet", "train", "stage", "--stage", "fine", "--run", run, "--max-steps", "2", *TINY]) == 0
+    assert "stopped at step 2/3" in capsys.readouterr().out
+    assert main(["--quiet", "train", "stage", "--stage", "fine", "--run", run, *TINY]) == 2
+    assert "pass --resume" in capsys.readouterr().err
+    assert main(["--quiet", "train", "stage", "--stage", "fine", "--run", run, "--resume", *TINY]) == 0
+    assert "finished 3 steps" in capsys.readouterr().out
+    stage = Stage.load(run_with_cache / "stages" / "fine" / "model.pt")
+    assert stage.name == "fine" and stage.model.cfg.d_model == 32 and stage.info["step"] == 3
+    assert (run_with_cache / "stages" / "fine" / "logs" / "fine" / "Val_loss.csv").is_file()
+
+
+def test_train_stage_without_cache_is_a_user_error(tmp_path, capsys):
+    run = tmp_path / "empty"
+    assert main(["--quiet", "init", "--run", str(run), "--profile", "tiny"]) == 0
+    assert main(["--quiet", "train", "stage", "--stage", "semantic", "--run", str(run)]) == 2
+    assert "strata tokenize" in capsys.readouterr().err
