@@ -13,6 +13,7 @@ import torch
 import torchaudio.compliance.kaldi as kaldi
 
 from ..errors import DataError
+from ..files import atomic_torch_save
 from .config import SemanticConfig
 from .fairseq2_env import ensure_fairseq2
 
@@ -76,8 +77,6 @@ def create_model(cfg: SemanticConfig) -> torch.nn.Module:
 
 def save_fairseq2_checkpoint(model: torch.nn.Module, path: str | os.PathLike) -> None:
     """Write `model` in fairseq2's checkpoint layout ({"model": state_dict}), atomically."""
-    from ..files import atomic_torch_save
-
     atomic_torch_save({"model": model.state_dict()}, path)
 
 

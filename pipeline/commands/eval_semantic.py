@@ -21,6 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the clip sample")
 
 
+def _warn(path: str, exc: Exception) -> None:
+    print(f"skipping {path}: {exc}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     """Fit each available source on the same train clips, score the held-out clips, write reports/semantic/."""
     from data_prep.files import atomic_write_text
@@ -37,11 +41,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{rd.manifest_path} has no valid/test clips to evaluate on")
     train_rows = rng.sample(train_rows, min(args.train_clips, len(train_rows)))
     held = rng.sample(held, min(args.eval_clips, len(held)))
-    warn = lambda p, e: print(f"skipping {p}: {e}", file=sys.stderr)  # noqa: E731
-    train_clips = load_clips([r["path"] for r in train_rows], cfg.sample_rate, on_error=warn)
+    train_clips = load_clips([r["path"] for r in train_rows], cfg.sample_rate, on_error=_warn)
     held_ok, held_clips = [], []
     for row in held:
-        clips = load_clips([row["path"]], cfg.sample_rate, on_error=warn)
+        clips = load_clips([row["path"]], cfg.sample_rate, on_error=_warn)
         if clips:
             held_ok.append(row)
             held_clips.append(clips[0])
