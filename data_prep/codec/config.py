@@ -12,6 +12,9 @@ class CodecTrainConfig:
     batch_size: int = 8
     segment_seconds: float = 1.0
     lr: float = 1e-3
+    # Fraction of this invocation's budget (steps or --max-minutes) over which LR decays linearly to lr * lr_min_ratio.
+    lr_decay: float = 0.0
+    lr_min_ratio: float = 0.1
     bandwidths: list[float] = field(default_factory=lambda: [1.5, 3.0, 6.0])
     ckpt_every: int = 200
     snapshot_every: int = 500

@@ -95,8 +95,8 @@ class CodecTokenizer:
         return cls(model, cfg, arch)
 
     def save(self, path: str | Path, half: bool = False, checksum: bool = False) -> None:
-        """Atomically write {"config", "arch", "state_dict"}; half=True stores floats as fp16 (half the size)."""
-        state = {k: (v.detach().half() if half and torch.is_floating_point(v) else v.detach()).clone()
+        """Atomically write {"config", "arch", "state_dict"}; half=True stores weights as fp16 (codebooks stay fp32)."""
+        state = {k: (v.detach().half() if half and _halvable(k, v) else v.detach()).clone()
                  for k, v in self.model.state_dict().items()}
         atomic_torch_save({"config": asdict(self.cfg), "arch": self.arch, "state_dict": state}, path)
         if checksum:
@@ -175,6 +175,11 @@ class CodecTokenizer:
 
     def _bandwidth(self) -> float:
         return self.n_q * bandwidth_per_level(self.cfg.sample_rate, self._ratios(), self.bins)
+
+
+def _halvable(key: str, value: torch.Tensor) -> bool:
+    """fp16 saves keep the codebooks fp32 so that token assignments do not change."""
+    return torch.is_floating_point(value) and not key.endswith("_codebook.embed")
 
 
 def _as_batch(wav: torch.Tensor) -> torch.Tensor:

@@ -122,6 +122,17 @@ class CodecTrainer:
         frames = emb.transpose(1, 2).reshape(-1, emb.shape[1])
         kmeans_init_(self.model, frames, self.tcfg.kmeans_iters, self.sampler.generator)
 
+    def set_lr(self, progress: float) -> float:
+        """Constant LR, then (if train.lr_decay > 0) a linear decay to lr * lr_min_ratio over the last part of this run."""
+        t = self.tcfg
+        lr = t.lr
+        if t.lr_decay > 0:
+            ramp = min(1.0, max(0.0, (progress - (1.0 - t.lr_decay)) / t.lr_decay))
+            lr = t.lr * (1.0 - (1.0 - t.lr_min_ratio) * ramp)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
     def train_step(self) -> dict:
         """One optimisation step on a fresh batch with a random bandwidth; returns the loss terms."""
         t = self.tcfg
@@ -147,7 +158,7 @@ class CodecTrainer:
         self.step += 1
         terms = {"loss": loss, "time_l1": l_time, "log_mel": l_log, "lin_mel": l_lin, "commit": l_commit}
         out = {key: float(value.detach()) for key, value in terms.items()}
-        out.update(bandwidth=bandwidth, replaced=replaced)
+        out.update(bandwidth=bandwidth, replaced=replaced, lr=self.optimizer.param_groups[0]["lr"])
         return out
 
     def train(self, steps: int | None = None, max_minutes: float | None = None) -> CodecTokenizer:
@@ -158,9 +169,13 @@ class CodecTrainer:
         if self.step == 0 and not self.state_path.exists():
             self.init_codebooks()
             self.save_snapshot()
-        deadline = time.monotonic() + max_minutes * 60 if max_minutes else math.inf
+        begin, first_step = time.monotonic(), self.step
+        deadline = begin + max_minutes * 60 if max_minutes else math.inf
         window_start, window_steps, acc = time.monotonic(), 0, {}
         while self.step < total and time.monotonic() < deadline:
+            progress = max((self.step - first_step) / max(1, total - first_step),
+                           (time.monotonic() - begin) / (deadline - begin) if max_minutes else 0.0)
+            self.set_lr(progress)
             terms = self.train_step()
             window_steps += 1
             for key, value in terms.items():

@@ -66,16 +66,21 @@ def run(args: argparse.Namespace) -> int:
     clips = read_train_clips(rd.manifest_path, cfg.sample_rate)
     trainer = CodecTrainer(cfg, clips, work)
     resumed = trainer.resume()
+    command = "strata " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    work.mkdir(parents=True, exist_ok=True)
+    with open(work / "commands.jsonl", "a") as fh:
+        fh.write(json.dumps({"command": command, "from_step": trainer.step}) + "\n")
     print(f"codec: {trainer.tokenizer.num_parameters():,} parameters, {len(clips)} training clips, "
           f"{'resumed at step ' + str(trainer.step) if resumed else 'fresh start'}", flush=True)
     tokenizer = trainer.train(steps=args.steps, max_minutes=args.max_minutes)
     out = rd.tokenizer("codec")
     tokenizer.save(out, half=False, checksum=True)
     card = {
-        "command": "strata " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "commands": [json.loads(line) for line in (work / "commands.jsonl").read_text().splitlines() if line.strip()],
         "steps": trainer.step, "seed": cfg.train.seed, "codec_config": asdict(cfg), "data_config": asdict(profile.data),
         "train_clips": len(clips), "parameters": tokenizer.num_parameters(), "sha256": file_sha256(out),
         "last_log": trainer.history[-1] if trainer.history else None,
+        "file": out.name, "checksum_file": out.name + ".sha256",
     }
     (rd.tokenizers_dir / "codec.card.json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"wrote {out} (step {trainer.step}); training state in {work}")

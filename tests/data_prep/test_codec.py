@@ -95,7 +95,11 @@ def test_save_load_round_trip_fp32_and_fp16(tmp_path):
     assert torch.equal(same.decode(codes), tok.decode(codes))
     half = CodecTokenizer.load(tmp_path / "c16.pt")
     assert next(half.model.parameters()).dtype == torch.float32
-    assert (tmp_path / "c16.pt").stat().st_size < 0.6 * (tmp_path / "c32.pt").stat().st_size
+    assert (tmp_path / "c16.pt").stat().st_size < (tmp_path / "c32.pt").stat().st_size
+    stored = torch.load(tmp_path / "c16.pt", map_location="cpu", weights_only=True)["state_dict"]
+    assert stored["decoder.model.0.conv.conv.weight_v"].dtype == torch.float16
+    assert stored["quantizer.vq.layers.0._codebook.embed"].dtype == torch.float32
+    assert torch.equal(half.encode(wav), codes)
     assert torch.allclose(half.decode(codes), tok.decode(codes), atol=1e-2)
     blob = torch.load(tmp_path / "c32.pt", map_location="cpu", weights_only=True)
     assert set(blob) >= {"config", "state_dict"}

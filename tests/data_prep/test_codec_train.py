@@ -122,3 +122,13 @@ def test_pretrained_config_refuses_training(tmp_path):
     cfg.pretrained = "official"
     with pytest.raises(DataError):
         CodecTrainer(cfg, tones(2, 0.5), tmp_path)
+
+
+def test_lr_is_constant_then_decays_linearly(tmp_path):
+    trainer = CodecTrainer(tiny_config(lr=1e-3, lr_decay=0.5, lr_min_ratio=0.1), tones(2, 0.5), tmp_path)
+    assert trainer.set_lr(0.2) == pytest.approx(1e-3)
+    assert trainer.set_lr(0.75) == pytest.approx(5.5e-4)
+    assert trainer.set_lr(1.0) == pytest.approx(1e-4)
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
+    flat = CodecTrainer(tiny_config(lr=1e-3), tones(2, 0.5), tmp_path / "flat")
+    assert flat.set_lr(0.99) == pytest.approx(1e-3)
