@@ -127,8 +127,8 @@ def pitch_agreement(ref: PitchTrack, est: PitchTrack, cents: float = 50.0) -> fl
     return float(hits.sum()) / total
 
 
-def melody_agreement(notes: list[tuple[float, float, int]], track: PitchTrack, cents: float = 50.0) -> float:
-    """Share of frames inside a note (skipping 30 ms at each end) where the track is voiced and within `cents`."""
+def melody_hits(notes: list[tuple[float, float, int]], track: PitchTrack, cents: float = 50.0) -> tuple[int, int]:
+    """(agreeing frames, scored frames) for melody_agreement, so callers can pool clips frame-weighted."""
     target = np.full(len(track.times), np.nan)
     for onset, duration, pitch in notes:
         start, end = onset + NOTE_EDGE_SECONDS, onset + duration - NOTE_EDGE_SECONDS
@@ -137,8 +137,11 @@ def melody_agreement(notes: list[tuple[float, float, int]], track: PitchTrack, c
         inside = (track.times >= start) & (track.times < end)
         target[inside] = pitch
     scored = ~np.isnan(target)
-    total = int(scored.sum())
-    if total == 0:
-        return float("nan")
     hits = scored & track.voiced & _within(np.nan_to_num(target), track.midi, cents)
-    return float(hits.sum()) / total
+    return int(hits.sum()), int(scored.sum())
+
+
+def melody_agreement(notes: list[tuple[float, float, int]], track: PitchTrack, cents: float = 50.0) -> float:
+    """Share of frames inside a note (skipping 30 ms at each end) where the track is voiced and within `cents`."""
+    hits, total = melody_hits(notes, track, cents)
+    return hits / total if total else float("nan")

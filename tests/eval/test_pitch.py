@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
 
 from eval.pitch import PitchTrack, melody_agreement, pitch_agreement, track_pitch
@@ -57,3 +58,26 @@ def test_empty_reference_gives_nan() -> None:
     empty = PitchTrack(np.zeros(3), np.zeros(3), np.zeros(3, bool), np.zeros(3))
     assert np.isnan(pitch_agreement(empty, empty))
     assert np.isnan(melody_agreement([], empty))
+
+
+def test_synth_check_reports_agreement_over_solo_clips(tmp_path) -> None:
+    from data_prep.audio_io import save_wav
+    from data_prep.manifest import write_manifest
+    from eval.synth_check import main, synth_check
+
+    solo = {"texture": "solo", "voices": 1, "drums": False, "instruments": ["sine"]}
+    rows = []
+    for i, shift in enumerate((0, 5)):
+        notes = [(o, d, m + shift) for o, d, m in NOTES]
+        save_wav(tmp_path / f"c{i}.wav", _tones(notes, 2.0), SR)
+        rows.append({"id": f"c{i}", "path": f"c{i}.wav", "seconds": 2.0, "sample_rate": SR,
+                     "attributes": solo, "melody": [list(n) for n in notes]})
+    rows.append({**rows[0], "id": "band", "attributes": {**solo, "texture": "ensemble"}})
+    rows.append({**rows[0], "id": "wrong", "melody": [[o, d, m + 2] for o, d, m in NOTES]})
+    write_manifest(tmp_path / "m.jsonl", rows)
+    report = synth_check(tmp_path / "m.jsonl", max_clips=10)
+    assert report["clips_checked"] == 3 and report["solo_clips_available"] == 3
+    assert 0.6 < report["pooled_agreement"] < 0.7
+    assert report["share_of_clips_at_least_90pct"] == pytest.approx(2 / 3, abs=1e-3) and not report["passes_90pct"]
+    write_manifest(tmp_path / "none.jsonl", [rows[2]])
+    assert main([str(tmp_path / "none.jsonl")]) == 2
