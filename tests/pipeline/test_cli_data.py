@@ -51,11 +51,11 @@ def test_user_errors_exit_2_with_one_line(argv: list[str], needle: str, runs: Pa
 
 def test_synth_into_a_run_uses_its_profile(runs: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["init", "--run", "r1", "--profile", "tiny", "data.sources=[folk]", "data.seconds=1.0"]) == 0
-    assert main(["--quiet", "data", "synth", "--run", "r1", "--num-clips", "2", "--workers", "1"]) == 0
+    assert main(["--quiet", "data", "synth", "--run", "r1", "--num-clips", "2", "--melody-pairs", "0", "--workers", "1"]) == 0
     assert "wrote 2 clips" in capsys.readouterr().out
     rows = [json.loads(line) for line in (runs / "r1" / "data" / "manifest.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and all(r["seconds"] == 1.0 and r["attributes"]["source"] == "folk" for r in rows)
-    assert main(["--quiet", "data", "synth", "--run", "r1", "--num-clips", "2", "--workers", "2"]) == 0
+    assert main(["--quiet", "data", "synth", "--run", "r1", "--num-clips", "2", "--melody-pairs", "0", "--workers", "2"]) == 0
     assert "0 rendered, 2 kept" in capsys.readouterr().out
 
 
