@@ -126,11 +126,11 @@ def write_report(demo: Demo) -> Path:
 
 
 def _demote(markdown: str, sub: str) -> str:
-    """Nest an included report's headings one level down and point its relative links into its folder."""
+    """Nest an included report's headings under the section heading and point its relative links into its folder."""
     out = []
     for line in markdown.splitlines():
         if line.startswith("#"):
-            line = "#" + line
+            line = "##" + line
         out.append(line.replace("](", f"]({sub}/").replace(f"]({sub}/http", "](http"))
     return "\n".join(out)
 

@@ -4,6 +4,7 @@ Speed depends on sizes, not weights, so generation benchmarks run on this withou
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -12,11 +13,14 @@ from .profile import Profile
 from .run_dir import STAGE_NAMES, RunDir
 
 
-def build_random_run(root: Path, profile: Profile, semantic_rate: float = 25.0, rvq_fit_vectors: int = 512) -> RunDir:
-    """Create `root` with random codec, small CLAP + fitted RVQ, and three random stages per `profile`."""
+def build_random_run(root: Path, profile: Profile, rvq_fit_vectors: int = 512) -> RunDir:
+    """Create `root` with random codec, small CLAP + fitted RVQ, a log-mel semantic tokenizer with random centroids,
+    and three random stages per `profile`."""
     from data_prep.clap import ConditionTokenizer
     from data_prep.codec import CodecTokenizer
     from data_prep.rvq import ResidualVQ
+    from data_prep.semantic import SemanticTokenizer
+    from data_prep.semantic.kmeans import save_kmeans
     from stages.layouts import make_layout
     from stages.stage import Stage
 
@@ -30,6 +34,12 @@ def build_random_run(root: Path, profile: Profile, semantic_rate: float = 25.0, 
     cond.rvq = ResidualVQ.fit(vectors, profile.rvq.levels, profile.rvq.bins, iters=2)
     cond.save(run.tokenizer("clap"))
     cond.rvq.save(run.tokenizer("rvq"))
+    semantic_cfg = replace(profile.semantic, source="mel")
+    semantic = SemanticTokenizer.from_config(semantic_cfg)
+    semantic.save(run.tokenizer("semantic"))
+    centroids = torch.randn(semantic_cfg.kmeans.clusters, semantic.extractor.dim)
+    save_kmeans(run.tokenizer("kmeans"), centroids, semantic_cfg.kmeans, inertia=0.0, source="mel")
+    semantic_rate = semantic.rate
     melody = profile.melody.kind == "chroma"
     meta = {"semantic_rate": semantic_rate, "semantic_bins": profile.semantic.kmeans.clusters,
             "acoustic_rate": float(codec.frame_rate), "codec_bins": codec.bins, "n_q": codec.n_q, "n_coarse": codec.n_coarse,

@@ -1,0 +1,48 @@
+"""Shipped-weight export: fp16 state dicts that load back, checksums verified at load."""
+import pytest
+import torch
+
+from pipeline.checksums import verify_run, write_checksums
+from pipeline.errors import UserError
+from pipeline.export import halve_state_dicts
+from stages.config import ModelConfig
+from stages.layouts import make_layout
+from stages.stage import Stage
+
+META = {"semantic_rate": 25.0, "semantic_bins": 16, "acoustic_rate": 75.0, "codec_bins": 32, "n_q": 4, "n_coarse": 2,
+        "cond_levels": 3, "cond_bins": 8, "melody_rate": 0.0, "melody_bins": 0}
+
+
+def test_halving_touches_only_state_dicts_and_round_trips(tmp_path):
+    stage = Stage.build(ModelConfig(n_layers=1, n_heads=2, d_model=16, d_ff=32, dropout=0.0), make_layout("coarse", META, 1.0))
+    blob = {**stage.to_dict(), "centroids": torch.randn(4, 3)}
+    half = halve_state_dicts(blob)
+    assert all(v.dtype == torch.float16 for v in half["state_dict"].values() if v.is_floating_point())
+    assert half["centroids"].dtype == torch.float32
+    torch.save(half, tmp_path / "model.pt")
+    loaded = Stage.load(tmp_path / "model.pt")
+    x = torch.randint(0, loaded.layout.vocab.size, (1, 12))
+    with torch.no_grad():
+        assert torch.allclose(loaded.model(x), stage.model.eval()(x), atol=2e-2)
+    assert next(loaded.model.parameters()).dtype == torch.float32
+
+
+def test_checksums_detect_modified_and_missing_files(tmp_path):
+    files = []
+    for name in ("a.pt", "sub/b.pt"):
+        path = tmp_path / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(name.encode() * 10)
+        files.append(path)
+    write_checksums(tmp_path, files)
+    verify_run(tmp_path)
+    files[1].write_bytes(b"tampered")
+    with pytest.raises(UserError, match="checksum mismatch for .*b.pt"):
+        verify_run(tmp_path)
+    files[1].unlink()
+    with pytest.raises(UserError, match="missing"):
+        verify_run(tmp_path)
+
+
+def test_a_run_without_checksums_is_not_checked(tmp_path):
+    verify_run(tmp_path)
