@@ -240,9 +240,11 @@ def _run_tasks(tasks: list[Task], s: Settings, workers: int, progress: bool) -> 
             if bar is not None:
                 bar.update(sum(len(u.clips) for u in task.units))
             yield task, failed, reason
-    finally:
         if pool is not None:
             pool.close()
+    finally:
+        if pool is not None:
+            pool.terminate()
             pool.join()
         if bar is not None:
             bar.close()
