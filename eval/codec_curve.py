@@ -1,6 +1,6 @@
 """Codec learning curve: pitch agreement and mel distance of each training snapshot on held-out solo clips.
 
-Usage: python -m eval.codec_curve RUN_DIR [--clips 30] [--seconds 4] [--every 1]
+Usage: python -m eval.codec_curve RUN_DIR [--clips 30] [--seconds 4] [--every 1] [--watch-minutes M]
 Reads RUN_DIR/tokenizers/codec_train/snapshots/step_*.pt (written by `strata train codec`), caches results per
 snapshot in RUN_DIR/reports/codec_curve/curve.json, and writes curve.md and curve.png there.
 """
@@ -36,8 +36,8 @@ def snapshot_step(path: Path) -> int:
     return int(path.stem.split("_")[-1])
 
 
-def update_curve(run_dir: Path, clips: int, seconds: float, every: int = 1) -> list[dict]:
-    """Evaluate snapshots not yet in curve.json; returns all points sorted by step."""
+def update_curve(run_dir: Path, clips: int, seconds: float, every: int = 1, tracks: dict | None = None) -> list[dict]:
+    """Evaluate snapshots not yet in curve.json; returns all points sorted by step (tracks caches original pitch)."""
     out_dir = run_dir / "reports" / "codec_curve"
     cache_path = out_dir / "curve.json"
     points = {p["step"]: p for p in json.loads(cache_path.read_text())["points"]} if cache_path.is_file() else {}
@@ -46,7 +46,7 @@ def update_curve(run_dir: Path, clips: int, seconds: float, every: int = 1) -> l
     todo = [s for s in snapshots if snapshot_step(s) not in points]
     if todo:
         clip_list = held_out_clips(run_dir / "data" / "manifest.jsonl", 24000, clips, seconds)
-        tracks: dict[str, object] = {}
+        tracks = {} if tracks is None else tracks
         for snap in todo:
             start = time.monotonic()
             metrics = evaluate(CodecTokenizer.load(snap), clip_list, with_pitch=True, ref_tracks=tracks)
@@ -99,10 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--every", type=int, default=1, help="evaluate every k-th snapshot (plus the latest)")
+    parser.add_argument("--watch-minutes", type=float, default=0.0, help="keep evaluating new snapshots for this long")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    update_curve(args.run_dir, args.clips, args.seconds, args.every)
-    return 0
+    tracks: dict = {}
+    stop = time.monotonic() + args.watch_minutes * 60
+    while True:
+        update_curve(args.run_dir, args.clips, args.seconds, args.every, tracks)
+        if time.monotonic() >= stop:
+            return 0
+        time.sleep(30)
 
 
 if __name__ == "__main__":
