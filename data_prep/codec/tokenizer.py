@@ -148,7 +148,7 @@ class CodecTokenizer:
                 stop = min(frames, start + chunk)
                 lo, hi = max(0, start - context), min(frames, stop + context)
                 emb = self.model.encoder(wav[:, None, lo * hop:hi * hop])
-                codes = self.model.quantizer.encode(emb, self.frame_rate, self._bandwidth())
+                codes = self.model.quantizer.vq.encode(emb, n_q=self.n_q)
                 out.append(codes.transpose(0, 1)[:, :, start - lo:stop - lo])
         return torch.cat(out, dim=-1).long()
 
@@ -172,9 +172,6 @@ class CodecTokenizer:
                 wav = self.model.decoder(emb)[:, 0]
                 out.append(wav[:, (start - lo) * hop:(stop - lo) * hop])
         return torch.cat(out, dim=-1)
-
-    def _bandwidth(self) -> float:
-        return self.n_q * bandwidth_per_level(self.cfg.sample_rate, self._ratios(), self.bins)
 
 
 def _halvable(key: str, value: torch.Tensor) -> bool:
