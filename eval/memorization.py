@@ -1,0 +1,295 @@
+"""Memorization-audit maths (MusicLM §4.4): exact and approximate matches of greedy continuations.
+
+Approximate matching compares token-count histograms with the Sinkhorn transport cost over a ground cost of
+Euclidean distances between the k-means centroids (in units of the mean inter-centroid distance, so epsilon and
+tau read the same for any tokenizer), restricted to each side's non-zero support.  The match threshold tau is
+calibrated on negative pairs, never copied from another tokenizer.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import torch
+
+from .sinkhorn import SinkhornSettings, sinkhorn_cost
+
+PAIRS_PER_BATCH = 1024
+
+
+@dataclass
+class PromptGroup:
+    """Greedy continuations for one prompt length: generated and true tokens, one row per example."""
+
+    prompt_seconds: float
+    prompt_tokens: int
+    example_ids: list[str]
+    example_index: torch.Tensor
+    generated: torch.Tensor
+    target: torch.Tensor
+
+
+@dataclass
+class TauCalibration:
+    """The approximate-match threshold and the false-positive rate it achieves on the negatives."""
+
+    tau: float
+    max_fpr: float
+    achieved_fpr: float
+    false_positives: int
+    n_negatives: int
+    resolvable: bool
+    note: str
+
+
+@dataclass
+class AuditResult:
+    """Everything the audit report shows; plain data so it serialises to JSON."""
+
+    settings: dict[str, Any]
+    calibration: TauCalibration
+    per_prompt: list[dict[str, Any]]
+    candidate_costs: list[dict[str, Any]]
+    negative_costs: list[float]
+    closest: list[dict[str, Any]]
+    novelty: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view."""
+        return asdict(self)
+
+
+def exact_matches(generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Bool[N]: row i of generated [N,T] equals row i of target [N,T] token for token."""
+    if generated.shape != target.shape:
+        raise ValueError(f"generated {tuple(generated.shape)} and target {tuple(target.shape)} differ in shape")
+    return (generated == target).all(dim=1)
+
+
+def token_entropy(tokens: torch.Tensor) -> float:
+    """Shannon entropy in bits of a token sequence's histogram: low values flag trivial (e.g. silent) matches."""
+    _, counts = torch.unique(tokens.reshape(-1), return_counts=True)
+    p = counts.double() / counts.sum()
+    return float(-(p * p.log2()).sum())
+
+
+def centroid_distances(centroids: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Euclidean distances between all centroids [K,K] and their mean over distinct pairs (the ground-cost unit)."""
+    c = centroids.double()
+    dist = torch.cdist(c[None], c[None])[0]
+    k = c.shape[0]
+    unit = float(dist.sum() / (k * (k - 1))) if k > 1 else 1.0
+    return dist.float(), unit if unit > 0 else 1.0
+
+
+def cost_unit(centroids: torch.Tensor) -> float:
+    """Mean Euclidean distance between distinct centroids: the unit of the ground cost."""
+    return centroid_distances(centroids)[1]
+
+
+def padded_histograms(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sparse histograms of the rows of tokens [N,T]: (support ids [N,S], mass [N,S]), zero mass pads to S = max support."""
+    n, t = tokens.shape
+    if t == 0:
+        raise ValueError("cannot build a histogram of an empty token sequence")
+    ordered = tokens.long().sort(dim=1).values
+    new = torch.ones_like(ordered, dtype=torch.bool)
+    new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    slot = new.long().cumsum(1) - 1
+    width = int(slot[:, -1].max()) + 1
+    ids = torch.zeros(n, width, dtype=torch.long).scatter_(1, slot, ordered)
+    mass = torch.zeros(n, width).scatter_add_(1, slot, torch.full((n, t), 1.0 / t))
+    return ids, mass
+
+
+def pair_costs(
+    generated: torch.Tensor,
+    target: torch.Tensor,
+    centroids: torch.Tensor,
+    settings: SinkhornSettings = SinkhornSettings(),
+    distances: tuple[torch.Tensor, float] | None = None,
+    batch_size: int = PAIRS_PER_BATCH,
+) -> torch.Tensor:
+    """Sinkhorn cost between the histograms of generated[i] and target[i] (both [N,T]) -> Float[N].
+
+    The ground cost is the centroid distance matrix in units of its mean (pass `distances` from
+    centroid_distances to reuse it).  Pairs are sorted by support size and solved in batches, so padding stays small.
+    """
+    if generated.shape[0] != target.shape[0]:
+        raise ValueError("generated and target need the same number of rows")
+    n = generated.shape[0]
+    if n == 0:
+        return torch.zeros(0)
+    dist, unit = centroid_distances(centroids) if distances is None else distances
+    vocab = dist.shape[0]
+    for name, rows in (("generated", generated), ("target", target)):
+        if rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= vocab):
+            raise ValueError(f"{name} tokens fall outside the {vocab} k-means clusters")
+    ids_a, mass_a = padded_histograms(generated)
+    ids_b, mass_b = padded_histograms(target)
+    size_a, size_b = (mass_a > 0).sum(1), (mass_b > 0).sum(1)
+    order = torch.argsort(torch.maximum(size_a, size_b))
+    out = torch.empty(n)
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        sa, sb = int(size_a[idx].max()), int(size_b[idx].max())
+        ia, ib = ids_a[idx, :sa], ids_b[idx, :sb]
+        flat = (ia[:, :, None] * vocab + ib[:, None, :]).reshape(-1)
+        cost = dist.reshape(-1).index_select(0, flat).reshape(len(idx), sa, sb) / unit
+        out[idx] = sinkhorn_cost(mass_a[idx, :sa], mass_b[idx, :sb], cost, settings).float()
+    return out
+
+
+def negative_pairs(example_index: torch.Tensor, max_pairs: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index pairs (i, j) with different examples: continuation i is scored against the target of row j.
+
+    All such pairs when they number at most max_pairs, otherwise a seeded uniform sample of max_pairs.
+    """
+    n = example_index.shape[0]
+    same = example_index[:, None] == example_index[None, :]
+    total = int((~same).sum())
+    if total <= max_pairs:
+        i, j = torch.nonzero(~same, as_tuple=True)
+        return i, j
+    gen = torch.Generator().manual_seed(seed)
+    i_parts, j_parts, have = [], [], 0
+    while have < max_pairs:
+        i = torch.randint(n, (2 * (max_pairs - have),), generator=gen)
+        j = torch.randint(n, (2 * (max_pairs - have),), generator=gen)
+        keep = example_index[i] != example_index[j]
+        i_parts.append(i[keep])
+        j_parts.append(j[keep])
+        have += int(keep.sum())
+    return torch.cat(i_parts)[:max_pairs], torch.cat(j_parts)[:max_pairs]
+
+
+def calibrate_tau(negative_costs: torch.Tensor, max_fpr: float) -> TauCalibration:
+    """Largest tau such that the share of negatives with cost < tau is at most max_fpr.
+
+    With fewer than 1/max_fpr negatives the requested rate cannot be resolved: tau is then set at the smallest
+    negative cost (no false positives among n) and the note gives the rule-of-three 95% upper bound 3/n.
+    """
+    if not 0 < max_fpr < 1:
+        raise ValueError(f"max_fpr must be in (0, 1), got {max_fpr}")
+    costs = torch.sort(negative_costs.double().flatten()).values
+    n = costs.numel()
+    if n == 0:
+        return TauCalibration(0.0, max_fpr, 0.0, 0, 0, False, "no negative pairs: tau is 0 and no approximate match is counted")
+    allowed = int(math.floor(max_fpr * n + 1e-9))
+    tau = float(costs[min(allowed, n - 1)]) if allowed < n else float(costs[-1]) + 1e-12
+    false_pos = int((costs < tau).sum())
+    resolvable = n * max_fpr >= 1.0
+    if resolvable:
+        note = f"{false_pos} of {n} negatives fall below tau"
+    else:
+        note = (
+            f"too few negatives to resolve max_fpr={max_fpr:g}: {n} negatives resolve rates down to {1 / n:.2g}; "
+            f"tau sits at the smallest negative cost (0 of {n} below), 95% upper bound on the FPR {min(1.0, 3 / n):.2g}"
+        )
+    return TauCalibration(tau, max_fpr, false_pos / n, false_pos, n, resolvable, note)
+
+
+def nearest_neighbour_similarity(generated: torch.Tensor, training: torch.Tensor, threshold: float = 0.95) -> dict[str, Any]:
+    """SIM_AA (MusicLDM): cosine of each generated embedding to its nearest training embedding; share above threshold."""
+    if generated.numel() == 0 or training.numel() == 0:
+        return {"threshold": threshold, "n_generated": int(generated.shape[0]), "n_training": int(training.shape[0]),
+                "fraction_above": None, "mean_nn_cosine": None, "max_nn_cosine": None}
+    g = torch.nn.functional.normalize(generated.double(), dim=1)
+    t = torch.nn.functional.normalize(training.double(), dim=1)
+    nn = (g @ t.T).max(dim=1).values
+    return {
+        "threshold": threshold,
+        "n_generated": int(g.shape[0]),
+        "n_training": int(t.shape[0]),
+        "fraction_above": float((nn > threshold).double().mean()),
+        "mean_nn_cosine": float(nn.mean()),
+        "max_nn_cosine": float(nn.max()),
+    }
+
+
+def memorization_audit(
+    groups: Sequence[PromptGroup],
+    centroids: torch.Tensor,
+    *,
+    max_fpr: float = 1e-4,
+    settings: SinkhornSettings = SinkhornSettings(),
+    max_negatives: int = 20000,
+    closest_k: int = 10,
+    seed: int = 0,
+) -> AuditResult:
+    """Score every continuation (exact match, Sinkhorn cost), calibrate tau on negatives, and collect the report data."""
+    groups = [g for g in groups if g.generated.shape[0] > 0]
+    distances = centroid_distances(centroids)
+    unit = distances[1]
+    per_prompt: list[dict[str, Any]] = []
+    candidates: list[dict[str, Any]] = []
+    pooled_gen, pooled_tgt, pooled_example = [], [], []
+    group_costs = []
+    for g in groups:
+        exact = exact_matches(g.generated, g.target)
+        costs = pair_costs(g.generated, g.target, centroids, settings, distances)
+        group_costs.append((g, exact, costs))
+        pooled_gen += list(g.generated)
+        pooled_tgt += list(g.target)
+        pooled_example.append(g.example_index)
+    negatives = torch.zeros(0)
+    if pooled_gen:
+        example_index = torch.cat(pooled_example)
+        i, j = negative_pairs(example_index, max_negatives, seed)
+        if i.numel():
+            gen_rows = _stack_padded(pooled_gen)
+            tgt_rows = _stack_padded(pooled_tgt)
+            negatives = pair_costs(gen_rows[i], tgt_rows[j], centroids, settings, distances)
+    calibration = calibrate_tau(negatives, max_fpr)
+    for g, exact, costs in group_costs:
+        approx = costs < calibration.tau
+        n = int(exact.numel())
+        per_prompt.append({
+            "prompt_seconds": g.prompt_seconds,
+            "prompt_tokens": g.prompt_tokens,
+            "continuation_tokens": int(g.generated.shape[1]),
+            "n": n,
+            "exact_matches": int(exact.sum()),
+            "approximate_matches": int(approx.sum()),
+            "exact_rate": float(exact.double().mean()),
+            "approximate_rate": float(approx.double().mean()),
+        })
+        for row in range(n):
+            candidates.append({
+                "example_id": g.example_ids[row],
+                "prompt_seconds": g.prompt_seconds,
+                "cost": float(costs[row]),
+                "exact": bool(exact[row]),
+                "approximate": bool(approx[row]),
+                "_row": (g, row),
+            })
+    closest = sorted(candidates, key=lambda c: c["cost"])[:closest_k]
+    for c in closest:
+        g, row = c["_row"]
+        c["generated_entropy_bits"] = token_entropy(g.generated[row])
+        c["target_entropy_bits"] = token_entropy(g.target[row])
+        c["distinct_tokens"] = int(torch.unique(g.generated[row]).numel())
+    for c in candidates:
+        del c["_row"]
+    settings_out = {
+        "sinkhorn_epsilon": settings.epsilon,
+        "sinkhorn_iters": settings.iters,
+        "sinkhorn_tol": settings.tol,
+        "max_fpr": max_fpr,
+        "max_negatives": max_negatives,
+        "ground_cost": "euclidean distance between k-means centroids / mean inter-centroid distance",
+        "cost_unit": unit,
+        "vocab": int(centroids.shape[0]),
+        "seed": seed,
+    }
+    return AuditResult(settings_out, calibration, per_prompt, candidates, [float(x) for x in negatives], closest)
+
+
+def _stack_padded(rows: list[torch.Tensor]) -> torch.Tensor:
+    """Rows of one length stack as is; the audit keeps continuation length fixed, so mixed lengths are an error."""
+    lengths = {int(r.shape[0]) for r in rows}
+    if len(lengths) != 1:
+        raise ValueError(f"continuations must share one length, got {sorted(lengths)}")
+    return torch.stack(rows)

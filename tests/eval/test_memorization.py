@@ -1,0 +1,104 @@
+"""Exact matches, tau calibration against a requested false-positive rate, token entropy, and the audit data."""
+import math
+
+import pytest
+import torch
+
+from eval.memorization import (
+    PromptGroup,
+    calibrate_tau,
+    exact_matches,
+    memorization_audit,
+    negative_pairs,
+    nearest_neighbour_similarity,
+    padded_histograms,
+    token_entropy,
+)
+from eval.sinkhorn import SinkhornSettings
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small batched problems run fastest single-threaded on a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_exact_match_needs_every_token():
+    gen = torch.tensor([[1, 2, 3], [1, 2, 3], [3, 2, 1]])
+    tgt = torch.tensor([[1, 2, 3], [1, 2, 4], [1, 2, 3]])
+    assert exact_matches(gen, tgt).tolist() == [True, False, False]
+    with pytest.raises(ValueError):
+        exact_matches(gen, tgt[:, :2])
+
+
+def test_token_entropy():
+    assert token_entropy(torch.zeros(50, dtype=torch.long)) == pytest.approx(0.0)
+    assert token_entropy(torch.arange(8).repeat(4)) == pytest.approx(3.0)
+
+
+def test_padded_histograms():
+    ids, mass = padded_histograms(torch.tensor([[5, 5, 1, 5], [2, 3, 4, 2]]))
+    assert ids.shape == (2, 3)
+    assert ids[0, :2].tolist() == [1, 5] and mass[0].tolist() == [0.25, 0.75, 0.0]
+    assert ids[1].tolist() == [2, 3, 4] and mass[1].tolist() == [0.5, 0.25, 0.25]
+
+
+@pytest.mark.parametrize("max_fpr", [1e-3, 1e-2, 0.05])
+def test_tau_meets_requested_fpr_on_synthetic_negatives(max_fpr):
+    gen = torch.Generator().manual_seed(0)
+    negatives = torch.rand(20000, generator=gen) * 2 + 0.5
+    cal = calibrate_tau(negatives, max_fpr)
+    fpr = float((negatives < cal.tau).double().mean())
+    assert fpr <= max_fpr and cal.achieved_fpr == pytest.approx(fpr)
+    assert cal.resolvable and cal.n_negatives == 20000
+    # tau is the largest such threshold: the next negative up would exceed the rate.
+    above = negatives[negatives >= cal.tau].min()
+    assert float((negatives <= above).double().mean()) > max_fpr
+    # On fresh negatives from the same distribution the rate holds up to sampling noise.
+    fresh = torch.rand(200000, generator=gen) * 2 + 0.5
+    assert float((fresh < cal.tau).double().mean()) <= max_fpr * 1.5 + 3 / 200000
+
+
+def test_too_few_negatives_is_reported():
+    cal = calibrate_tau(torch.linspace(1.0, 2.0, 500), 1e-4)
+    assert not cal.resolvable and cal.false_positives == 0
+    assert cal.tau == pytest.approx(1.0)
+    assert "too few negatives" in cal.note and "500" in cal.note
+
+
+def test_negative_pairs_never_pair_an_example_with_itself():
+    example = torch.tensor([0, 1, 2, 0, 1, 2])
+    i, j = negative_pairs(example, max_pairs=1000)
+    assert len(i) == 36 - 12 and (example[i] != example[j]).all()
+    i, j = negative_pairs(torch.arange(300) % 100, max_pairs=500, seed=3)
+    assert len(i) == 500 and ((torch.arange(300) % 100)[i] != (torch.arange(300) % 100)[j]).all()
+
+
+def test_audit_flags_copies_and_calibrates_on_others():
+    gen = torch.Generator().manual_seed(0)
+    centroids = torch.randn(32, 8, generator=gen)
+    targets = torch.randint(0, 32, (40, 30), generator=gen)
+    generated = torch.randint(0, 32, (40, 30), generator=gen)
+    generated[:5] = targets[:5]
+    generated[5] = targets[5].flip(0)
+    group = PromptGroup(2.0, 50, [f"ex{i}" for i in range(40)], torch.arange(40), generated, targets)
+    result = memorization_audit([group], centroids, max_fpr=1e-3, settings=SinkhornSettings(0.05, 300, 1e-6))
+    row = result.per_prompt[0]
+    assert row["exact_matches"] == 5 and row["n"] == 40
+    flagged = {c["example_id"] for c in result.candidate_costs if c["approximate"]}
+    assert {f"ex{i}" for i in range(6)} <= flagged
+    assert result.calibration.n_negatives == 40 * 39
+    assert len(result.closest) == 10 and result.closest[0]["cost"] <= result.closest[-1]["cost"]
+    assert all("generated_entropy_bits" in c for c in result.closest)
+
+
+def test_nearest_neighbour_similarity():
+    train = torch.eye(4)
+    gen = torch.tensor([[1.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
+    out = nearest_neighbour_similarity(gen, train, 0.95)
+    assert out["fraction_above"] == pytest.approx(0.5)
+    assert out["max_nn_cosine"] == pytest.approx(1.0)
+    assert out["mean_nn_cosine"] == pytest.approx((1 + 1 / math.sqrt(2)) / 2)

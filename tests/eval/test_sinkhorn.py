@@ -1,0 +1,95 @@
+"""The batched log-domain Sinkhorn agrees with POT (a test-only dependency) and stays finite for small epsilon."""
+import numpy as np
+import ot
+import pytest
+import torch
+
+from eval.memorization import centroid_distances, pair_costs
+from eval.sinkhorn import SinkhornSettings, sinkhorn_cost
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small batched problems run fastest single-threaded on a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _random_problems(seed: int, n_pairs: int, max_a: int, max_b: int):
+    rng = np.random.default_rng(seed)
+    a = np.zeros((n_pairs, max_a))
+    b = np.zeros((n_pairs, max_b))
+    cost = np.zeros((n_pairs, max_a, max_b))
+    problems = []
+    for k in range(n_pairs):
+        n, m = rng.integers(1, max_a + 1), rng.integers(1, max_b + 1)
+        pa, pb = rng.random(n) + 0.05, rng.random(m) + 0.05
+        pa, pb = pa / pa.sum(), pb / pb.sum()
+        x, y = rng.normal(size=(n, 3)), rng.normal(size=(m, 3))
+        c = np.linalg.norm(x[:, None] - y[None], axis=-1)
+        a[k, :n], b[k, :m], cost[k, :n, :m] = pa, pb, c
+        problems.append((pa, pb, c))
+    return a, b, cost, problems
+
+
+@pytest.mark.parametrize("epsilon", [0.05, 0.2, 1.0])
+def test_matches_pot_on_random_histograms(epsilon):
+    a, b, cost, problems = _random_problems(seed=1, n_pairs=40, max_a=9, max_b=7)
+    settings = SinkhornSettings(epsilon=epsilon, iters=20000, tol=1e-11)
+    ours = sinkhorn_cost(torch.tensor(a), torch.tensor(b), torch.tensor(cost), settings).numpy()
+    ref = np.array([ot.sinkhorn2(pa, pb, c, epsilon, numItermax=20000, stopThr=1e-11) for pa, pb, c in problems])
+    np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-8)
+
+
+def test_float32_agrees_with_pot_within_tolerance():
+    a, b, cost, problems = _random_problems(seed=2, n_pairs=30, max_a=12, max_b=12)
+    settings = SinkhornSettings(epsilon=0.1, iters=5000, tol=1e-7)
+    ours = sinkhorn_cost(torch.tensor(a).float(), torch.tensor(b).float(), torch.tensor(cost).float(), settings).numpy()
+    ref = np.array([ot.sinkhorn2(pa, pb, c, 0.1, numItermax=5000, stopThr=1e-9) for pa, pb, c in problems])
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_small_epsilon_stays_finite_and_approaches_exact_ot():
+    a, b, cost, problems = _random_problems(seed=3, n_pairs=20, max_a=8, max_b=8)
+    settings = SinkhornSettings(epsilon=1e-3, iters=20000, tol=1e-7)
+    ours = sinkhorn_cost(torch.tensor(a).float(), torch.tensor(b).float(), torch.tensor(cost).float(), settings)
+    assert torch.isfinite(ours).all()
+    exact = np.array([ot.emd2(pa, pb, c) for pa, pb, c in problems])
+    np.testing.assert_allclose(ours.double().numpy(), exact, atol=2e-2)
+
+
+def test_cost_sees_histograms_not_order():
+    centroids = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
+    seq = torch.randint(0, 64, (4, 50), generator=torch.Generator().manual_seed(1))
+    settings = SinkhornSettings(0.05, 500, 1e-7)
+    same = pair_costs(seq, seq, centroids, settings)
+    reordered = pair_costs(seq, seq.flip(1), centroids, settings)
+    shifted = pair_costs(seq, (seq + 17) % 64, centroids, settings)
+    torch.testing.assert_close(same, reordered)
+    assert (same < shifted).all()
+
+
+def test_pair_costs_match_pot_on_token_sequences():
+    gen = torch.Generator().manual_seed(4)
+    centroids = torch.randn(100, 16, generator=gen)
+    a = torch.randint(0, 100, (25, 40), generator=gen) // 3
+    b = torch.randint(0, 100, (25, 40), generator=gen) // 2
+    settings = SinkhornSettings(epsilon=0.1, iters=3000, tol=1e-7)
+    dist, unit = centroid_distances(centroids)
+    ours = pair_costs(a, b, centroids, settings, batch_size=7).double().numpy()
+    c = centroids.double().numpy()
+    for k in range(25):
+        ia, ca = np.unique(a[k].numpy(), return_counts=True)
+        ib, cb = np.unique(b[k].numpy(), return_counts=True)
+        m = np.linalg.norm(c[ia][:, None] - c[ib][None], axis=-1) / unit
+        ref = ot.sinkhorn2(ca / ca.sum(), cb / cb.sum(), m, 0.1, numItermax=3000, stopThr=1e-9)
+        assert ours[k] == pytest.approx(ref, rel=1e-4, abs=1e-5)
+
+
+def test_rejects_bad_shapes_and_settings():
+    with pytest.raises(ValueError):
+        sinkhorn_cost(torch.ones(2, 3), torch.ones(2, 4), torch.ones(2, 4, 3))
+    with pytest.raises(ValueError):
+        sinkhorn_cost(torch.ones(1, 1), torch.ones(1, 1), torch.ones(1, 1, 1), SinkhornSettings(epsilon=0.0))
