@@ -17,10 +17,21 @@ from data_prep.clap.captions import zero_shot_prompts
 ATTRIBUTES = ("family", "drums", "tempo_word", "mode")
 
 
-def _class_vectors(tok, values: list, attribute: str, quantized: bool) -> torch.Tensor:
+def _aliases(records: list[dict], attribute: str) -> dict:
+    """Other words the corpus uses for a value (e.g. family 'plucked' -> family_word 'plucked strings')."""
+    out: dict = {}
+    for r in records:
+        attrs = r.get("attributes") or {}
+        word = attrs.get(f"{attribute}_word")
+        if word and attribute in attrs:
+            out.setdefault(attrs[attribute], set()).add(str(word))
+    return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+def _class_vectors(tok, values: list, attribute: str, quantized: bool, aliases: dict | None = None) -> torch.Tensor:
     vecs = []
     for value in values:
-        emb = tok.embed_text(zero_shot_prompts(attribute, value))
+        emb = tok.embed_text(zero_shot_prompts(attribute, value, (aliases or {}).get(value, ())))
         if quantized:
             emb = tok.dequantize(tok.quantize(emb))
         vecs.append(F.normalize(emb.mean(dim=0), dim=-1))
@@ -40,7 +51,7 @@ def attribute_accuracy(tok, records: list[dict], audio_emb: torch.Tensor, attrib
     emb = audio_emb[idx]
     if quantized:
         emb = tok.dequantize(tok.quantize(emb))
-    pred = (emb @ _class_vectors(tok, values, attribute, quantized).T).argmax(dim=1)
+    pred = (emb @ _class_vectors(tok, values, attribute, quantized, _aliases(records, attribute)).T).argmax(dim=1)
     truth = torch.tensor([values.index(v) for _, v in rows])
     counts = Counter(truth.tolist())
     per_class = {str(values[c]): round(float((pred[truth == c] == c).float().mean()), 4) for c in sorted(counts)}
@@ -106,8 +117,8 @@ def report_markdown(report: dict, run_name: str) -> str:
             lines.append(f"| {q} | {a['paired_cosine']:.3f} | {a['unpaired_cosine']:.3f} | {a['r_at_1']:.3f} | "
                          f"{a['r_at_1_chance']:.3f} |")
     rvq = report["rvq"]
+    text = (f"; caption text relative MSE {rvq['text']['relative_mse']:.4f} (cosine {rvq['text']['cosine']:.3f})"
+            if rvq.get("text") else "")
     lines += ["", f"RVQ {rvq['levels']} x {rvq['bins']}: held-out audio relative MSE {rvq['audio']['relative_mse']:.4f} "
-              f"(cosine {rvq['audio']['cosine']:.3f})"]
-    if rvq.get("text"):
-        lines.append(f"; text relative MSE {rvq['text']['relative_mse']:.4f} (cosine {rvq['text']['cosine']:.3f}).")
+              f"(cosine {rvq['audio']['cosine']:.3f}){text}."]
     return "\n".join(lines) + "\n"

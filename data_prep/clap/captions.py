@@ -34,7 +34,8 @@ def attribute_phrases(attrs: dict, rng: random.Random) -> list[str]:
     """One phrase per known attribute of a clip, each worded with a random synonym."""
     phrases = []
     if attrs.get("family"):
-        phrases.append(rng.choice(SYNONYMS["family"]).format(attrs["family"]))
+        names = [attrs["family"]] + ([attrs["family_word"]] if attrs.get("family_word") else [])
+        phrases.append(rng.choice(SYNONYMS["family"]).format(rng.choice(names)))
     instruments = attrs.get("instruments") or []
     if isinstance(instruments, str):
         instruments = [instruments]
@@ -70,7 +71,8 @@ def shuffle_clauses(caption: str, rng: random.Random, drop_prob: float = 0.2) ->
 
 def augment_caption(record: dict, rng: random.Random, keep_prob: float = 0.5) -> str:
     """A training caption for one manifest record (see module docstring)."""
-    caption = str(record.get("caption") or "").strip()
+    options = [c for c in (record.get("captions") or []) if c] or [record.get("caption") or ""]
+    caption = str(rng.choice(options)).strip()
     attrs = record.get("attributes") or {}
     phrases = attribute_phrases(attrs, rng)
     if caption and (not phrases or rng.random() < keep_prob):
@@ -80,9 +82,10 @@ def augment_caption(record: dict, rng: random.Random, keep_prob: float = 0.5) ->
     return (rng.choice(OPENERS) + ", ".join(phrases[:keep])).strip()
 
 
-def zero_shot_prompts(attribute: str, value: object) -> list[str]:
-    """Prompt texts asking for one attribute value; their embeddings are averaged (prompt ensembling)."""
+def zero_shot_prompts(attribute: str, value: object, aliases: tuple[str, ...] = ()) -> list[str]:
+    """Prompt texts asking for one attribute value (and its aliases); their embeddings are averaged."""
     spec = PROMPTS[attribute]
     if isinstance(spec, dict):
         return list(spec[bool(value)])
-    return [t.format(value) for t in spec]
+    names = [str(value)] + [a for a in aliases if a and a != str(value)]
+    return [t.format(name) for name in names for t in spec]

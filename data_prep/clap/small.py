@@ -61,7 +61,7 @@ class TextTower(nn.Module):
         clap_module()
         model_mod = importlib.import_module("clap_module.model")
         self.context_length = context_length
-        self.token_embedding = nn.Embedding(49408, width)
+        self.token_embedding = nn.Embedding(49408, width, sparse=True)
         self.positional_embedding = nn.Parameter(torch.randn(context_length, width) * 0.01)
         self.transformer = model_mod.Transformer(width=width, layers=layers, heads=heads, act_layer=nn.GELU)
         self.ln_final = nn.LayerNorm(width)

@@ -68,9 +68,10 @@ def split_records(records: list[dict], split: str) -> list[dict]:
 def compute_mels(tok: ConditionTokenizer, records: list[dict], cache: Path | None = None) -> list[torch.Tensor]:
     """Log-mel [n_mels, frames] (float16) per record, cached in `cache` so a resumed run skips it."""
     ids = [r["id"] for r in records]
+    key = [tok.config.sample_rate, tok.config.n_mels, tok.config.mel_hop]
     if cache is not None and cache.is_file():
         blob = torch.load(cache, map_location="cpu", weights_only=True)
-        if blob["ids"] == ids:
+        if blob["ids"] == ids and blob.get("key") == key:
             return list(blob["mels"])
     frontend = tok.model.frontend
     mels = []
@@ -79,7 +80,7 @@ def compute_mels(tok: ConditionTokenizer, records: list[dict], cache: Path | Non
             wav = load_audio(rec["path"], tok.config.sample_rate, allow_silent=True)
             mels.append(frontend(wav[None])[0].half())
     if cache is not None:
-        atomic_torch_save({"ids": ids, "mels": mels}, cache)
+        atomic_torch_save({"ids": ids, "key": key, "mels": mels}, cache)
     return mels
 
 
@@ -114,13 +115,15 @@ def train_small_clap(cfg: ClapConfig, records: list[dict], work_dir: Path, out_p
     tok = ConditionTokenizer.small(cfg)
     model = tok.model
     work_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(max(1, t.threads))
     start_time = time.monotonic()
     mels = compute_mels(tok, records, work_dir / "mels.pt")
     log.info("log-mels ready for %d clips (%.1f s)", len(mels), time.monotonic() - start_time)
-    params_decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    params_other = [p for n, p in model.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": params_decay, "weight_decay": t.weight_decay},
-                             {"params": params_other, "weight_decay": 0.0}], lr=t.lr)
+    sparse = [model.text.token_embedding.weight]
+    dense = [(n, p) for n, p in model.named_parameters() if p is not sparse[0]]
+    opt = torch.optim.AdamW([{"params": [p for _, p in dense if p.dim() >= 2], "weight_decay": t.weight_decay},
+                             {"params": [p for _, p in dense if p.dim() < 2], "weight_decay": 0.0}], lr=t.lr)
+    opt_sparse = torch.optim.SparseAdam(sparse, lr=t.lr)
     step, losses = 0, []
     rng = random.Random(t.seed)
     gen = torch.Generator().manual_seed(t.seed)
@@ -129,6 +132,7 @@ def train_small_clap(cfg: ClapConfig, records: list[dict], work_dir: Path, out_p
         state = torch.load(state_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
+        opt_sparse.load_state_dict(state["optimizer_sparse"])
         step, losses = state["step"], state["losses"]
         rng.setstate(state["py_rng"])
         gen.set_state(state["torch_rng"])
@@ -137,26 +141,30 @@ def train_small_clap(cfg: ClapConfig, records: list[dict], work_dir: Path, out_p
     batch = min(t.batch_size, len(records))
     budget = (max_minutes if max_minutes is not None else t.max_minutes) * 60.0
     loop_start = time.monotonic()
+    deadline = start_time + budget
     model.train()
 
     def checkpoint() -> None:
-        atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "losses": losses,
+        atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                           "optimizer_sparse": opt_sparse.state_dict(), "step": step, "losses": losses,
                            "py_rng": rng.getstate(), "torch_rng": gen.get_state()}, state_path)
 
     while step < t.steps:
-        if time.monotonic() - loop_start > budget:
+        if time.monotonic() > deadline:
             log.info("time budget reached at step %d", step)
             break
         idx = rng.sample(range(len(records)), batch)
         mel = _crop_batch(mels, idx, frames, gen)
         tokens = model.tokenize([augment_caption(records[i], rng, t.caption_keep_prob) for i in idx])
-        for group in opt.param_groups:
+        for group in opt.param_groups + opt_sparse.param_groups:
             group["lr"] = _lr(step, cfg)
         loss = model.contrastive_loss(mel, tokens)
         opt.zero_grad(set_to_none=True)
+        opt_sparse.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for _, p in dense], 1.0)
         opt.step()
+        opt_sparse.step()
         losses.append(float(loss.detach()))
         step += 1
         if step % 25 == 0:

@@ -108,6 +108,7 @@ def train_melody(cfg: MelodyConfig, records: list[dict], work_dir: Path, out_pat
         raise DataError(f"melody training needs at least 2 training clips, got {len(records)}")
     torch.manual_seed(t.seed)
     work_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(max(1, t.threads))
     start_time = time.monotonic()
     feats = compute_features(records, cfg, work_dir / "features.pt")
     groups, singles = melody_groups(records)
@@ -134,7 +135,7 @@ def train_melody(cfg: MelodyConfig, records: list[dict], work_dir: Path, out_pat
                            "py_rng": rng.getstate(), "torch_rng": gen.get_state()}, state_path)
 
     net.train()
-    while step < t.steps and time.monotonic() - loop_start <= budget:
+    while step < t.steps and time.monotonic() - start_time <= budget:
         x, labels = sample_batch(feats, groups, singles, cfg, rng, gen)
         for g in opt.param_groups:
             g["lr"] = t.lr * min(1.0, (step + 1) / 50)

@@ -44,7 +44,7 @@ def write_corpus(root: Path, n: int = 8, seconds: float = 2.0) -> Path:
 
 def tiny_config(steps: int = 4) -> ClapConfig:
     """A very small CLAP that trains a few steps in about a second."""
-    return ClapConfig(embed_dim=32, audio_width=16, text_width=32, text_layers=1, text_heads=2, window_seconds=1.0,
+    return ClapConfig(embed_dim=32, audio_width=16, text_width=32, text_layers=1, text_heads=2, window_seconds=1.0, mel_hop=320,
                       hop_seconds=0.5, train=ClapTrainConfig(steps=steps, batch_size=4, crop_seconds=0.5,
                                                             warmup_steps=1, ckpt_every=2))
 

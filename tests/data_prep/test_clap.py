@@ -110,7 +110,7 @@ def test_train_and_eval_commands(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("STRATA_RUNS", str(tmp_path))
     over = ["clap.embed_dim=32", "clap.audio_width=16", "clap.text_width=32", "clap.text_layers=1",
             "clap.text_heads=2", "clap.window_seconds=1.0", "clap.train.steps=3", "clap.train.batch_size=4",
-            "clap.train.crop_seconds=0.5", "rvq.levels=2", "rvq.bins=4"]
+            "clap.train.crop_seconds=0.5", "clap.mel_hop=320", "rvq.levels=2", "rvq.bins=4"]
     rd = RunDir.from_arg("r")
     rd.create(load_profile("tiny", over))
     with pytest.raises(DataError, match="manifest not found"):
