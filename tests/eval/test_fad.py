@@ -1,0 +1,97 @@
+"""Frechet distance against the textbook scipy formula, FAD over an injected backbone, KL, chroma cosine, metrics report."""
+import json
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from eval.chroma import chroma_cosine
+from eval.fad import embed_clips, fad, frechet_distance
+from eval.kl import kl_rows, marginal_kl, paired_kl
+from eval.metrics_report import EvalSet, PromptSet, compute_metrics, write_metrics_report
+
+
+def _scipy_frechet(x: np.ndarray, y: np.ndarray) -> float:
+    mu1, mu2 = x.mean(0), y.mean(0)
+    c1, c2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    root = scipy.linalg.sqrtm(c1 @ c2).real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(c1 + c2 - 2 * root))
+
+
+def test_frechet_matches_scipy_formula():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 6))
+    y = rng.normal(size=(250, 6)) @ rng.normal(size=(6, 6)) * 0.5 + 1.0
+    assert frechet_distance(x, y) == pytest.approx(_scipy_frechet(x, y), rel=1e-6)
+
+
+def test_frechet_basic_properties():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(500, 4))
+    assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-9)
+    assert frechet_distance(x, x + 3.0) == pytest.approx(4 * 9.0, rel=1e-6)
+    few = rng.normal(size=(3, 16))  # singular covariances stay finite and non-negative
+    assert math.isfinite(frechet_distance(few, few + 0.1)) and frechet_distance(few, few + 0.1) >= 0
+    with pytest.raises(ValueError):
+        frechet_distance(x[:1], x)
+
+
+def test_fad_uses_the_backbone_and_orders_sets():
+    def backbone(wav, sr):
+        spec = torch.fft.rfft(wav).abs()[:, 1:65]
+        return torch.log1p(spec)
+
+    t = torch.arange(4000) / 8000
+    gen = torch.Generator().manual_seed(0)
+    tones = lambda f, n: torch.stack([torch.sin(2 * math.pi * (f + 5 * k) * t) + 0.05 * torch.randn(4000, generator=gen) for k in range(n)])
+    ref, near, far = tones(440, 12), tones(445, 12), tones(900, 12)
+    assert embed_clips(backbone, list(ref), 8000, batch_size=5).shape == (12, 64)
+    assert fad(backbone, ref, near, 8000) < fad(backbone, ref, far, 8000)
+
+
+def test_kl():
+    p = torch.tensor([[0.9, 0.1], [0.5, 0.5]])
+    assert paired_kl(p, p) == pytest.approx(0.0, abs=1e-9)
+    q = torch.tensor([[0.1, 0.9], [0.5, 0.5]])
+    expected = 0.9 * math.log(9) + 0.1 * math.log(1 / 9)
+    assert kl_rows(p, q)[0].item() == pytest.approx(expected, rel=1e-5)
+    assert paired_kl(p, q) == pytest.approx(expected / 2, rel=1e-5)
+    assert marginal_kl(p, q) > 0
+
+
+def test_chroma_cosine_prefers_the_same_pitch_class():
+    sr = 16000
+    t = torch.arange(sr) / sr
+    a4 = torch.sin(2 * math.pi * 440 * t)
+    a5 = torch.sin(2 * math.pi * 880 * t)
+    eb = torch.sin(2 * math.pi * 311.13 * t)
+    same, other = chroma_cosine(a4[None], torch.stack([a5]), sr), chroma_cosine(a4[None], eb[None], sr)
+    assert same.item() > 0.9 and other.item() < 0.5
+
+
+def test_metrics_with_baselines_written(tmp_path):
+    gen = torch.Generator().manual_seed(0)
+    ref = torch.randn(40, 5, generator=gen)
+    text = torch.nn.functional.normalize(torch.randn(40, 8, generator=gen), dim=1)
+    labels = {"family": ["strings" if i % 2 else "brass" for i in range(40)]}
+    onehot = torch.tensor([[0.0, 1.0] if i % 2 else [1.0, 0.0] for i in range(40)])
+    real = EvalSet(ref + 0.05 * torch.randn(40, 5, generator=gen), text + 0.01, {"family": onehot * 0.9 + 0.05},
+                   {"family": labels["family"]})
+    shuffled_labels = labels["family"][1:] + labels["family"][:1]
+    shuffled = EvalSet(torch.randn(40, 5, generator=gen) + 2, torch.randn(40, 8, generator=gen), {"family": onehot.flip(1) * 0.9 + 0.05},
+                       {"family": shuffled_labels})
+    generated = EvalSet(ref + 0.5, text + 0.5 * torch.randn(40, 8, generator=gen), {"family": onehot * 0.6 + 0.2},
+                        {"family": labels["family"][:30] + shuffled_labels[30:]})
+    prompts = PromptSet(ref, text, labels, {"family": onehot * 0.9 + 0.05})
+    m = compute_metrics(prompts, {"generated": generated, "real_test": real, "shuffled_prompts": shuffled})
+    assert m["fad"]["real_test"] < m["fad"]["generated"] < m["fad"]["shuffled_prompts"]
+    assert m["kl"]["real_test"] < m["kl"]["generated"] < m["kl"]["shuffled_prompts"]
+    assert m["clap_score"]["real_test"] > m["clap_score"]["generated"] > m["clap_score"]["shuffled_prompts"]
+    assert m["adherence_family"] == {"generated": 0.75, "real_test": 1.0, "shuffled_prompts": 0.0}
+    write_metrics_report(m, tmp_path, info={"run": "x"}, notes=["a note"])
+    data = json.loads((tmp_path / "metrics.json").read_text())
+    assert data["metrics"]["adherence"]["generated"] == 0.75 and "fad" in data["lower_is_better"]
+    md = (tmp_path / "metrics.md").read_text()
+    assert "real test audio (upper bound)" in md and "shuffled prompts (lower bound)" in md and "| 0.75 |" in md
