@@ -59,3 +59,9 @@ def test_resolved_yaml_round_trips(tmp_path):
 def test_apply_overrides_rejects_value_as_section():
     with pytest.raises(ConfigError, match="is a value, not a section"):
         apply_overrides({"a": 1}, ["a.b=2"])
+
+
+def test_paper_sampling_temperatures_in_both_profiles():
+    for name in ("tiny", "base"):
+        stages = load_profile(name).stages
+        assert (stages.semantic.temperature, stages.coarse.temperature, stages.fine.temperature) == (1.0, 0.95, 0.4)
