@@ -26,6 +26,7 @@ class EvalClip:
     id: str
     wav: torch.Tensor
     instrument: str = ""
+    voices: int = 0
 
 
 def select_clips(rows: list[dict], limit: int, solo_first: bool = True) -> list[dict]:
@@ -94,7 +95,7 @@ def evaluate(tokenizer: CodecTokenizer, clips: list[EvalClip], with_pitch: bool 
     for clip in clips:
         rec = reconstruct(tokenizer, clip.wav)
         all_codes.append(rec["codes"])
-        row = {"id": clip.id, "instrument": clip.instrument}
+        row = {"id": clip.id, "instrument": clip.instrument, "voices": clip.voices}
         for kind in ("full", "coarse"):
             row[f"si_sdr_{kind}"] = si_sdr(clip.wav, rec[kind])
             row[f"mel_{kind}"] = mel_distance(mels, clip.wav[None], rec[kind][None])
@@ -110,7 +111,11 @@ def evaluate(tokenizer: CodecTokenizer, clips: list[EvalClip], with_pitch: bool 
     codes = torch.cat(all_codes, dim=-1) if all_codes else torch.zeros(tokenizer.n_q, 0, dtype=torch.long)
     perplexity = [usage_perplexity(codes[level], tokenizer.bins) for level in range(codes.shape[0])]
     used = [int(torch.unique(codes[level]).numel()) for level in range(codes.shape[0])]
-    summary = {key: _nanmean([r[key] for r in per_clip]) for key in per_clip[0] if key not in ("id", "instrument")} if per_clip else {}
+    summary = {key: _nanmean([r[key] for r in per_clip]) for key in per_clip[0] if key not in ("id", "instrument", "voices")} if per_clip else {}
+    mono = [r for r in per_clip if r["voices"] == 1]
+    if with_pitch and mono:
+        summary.update(pitch_full_mono=_nanmean([r["pitch_full"] for r in mono]),
+                       pitch_coarse_mono=_nanmean([r["pitch_coarse"] for r in mono]), mono_clips=float(len(mono)))
     by_instrument: dict[str, float] = {}
     if with_pitch:
         for name in sorted({r["instrument"] for r in per_clip}):
@@ -171,12 +176,14 @@ def markdown(metrics: dict) -> str:
     lines = ["# Codec evaluation", "", f"{metrics['clips']} held-out clips; n_q={metrics['n_q']}, coarse={metrics['n_coarse']}", "",
              "| metric | full | coarse-only |" + (" untrained full |" if "untrained" in metrics else ""),
              "|---|---|---|" + ("---|" if "untrained" in metrics else "")]
-    for name in ("pitch", "mel", "si_sdr"):
-        if f"{name}_full" not in s:
+    for name in ("pitch", "pitch_mono", "mel", "si_sdr"):
+        full, coarse = (f"pitch_{kind}_mono" if name == "pitch_mono" else f"{name}_{kind}" for kind in ("full", "coarse"))
+        if full not in s:
             continue
-        row = f"| {name} | {s[f'{name}_full']:.3f} | {s[f'{name}_coarse']:.3f} |"
+        label = f"pitch (monophonic, {int(s['mono_clips'])} clips)" if name == "pitch_mono" else name
+        row = f"| {label} | {s[full]:.3f} | {s[coarse]:.3f} |"
         if "untrained" in metrics:
-            row += f" {metrics['untrained']['summary'].get(f'{name}_full', float('nan')):.3f} |"
+            row += f" {metrics['untrained']['summary'].get(full, float('nan')):.3f} |"
         lines.append(row)
     lines += ["", "Codebook perplexity per level: " + ", ".join(f"{p:.0f}" for p in metrics["perplexity_per_level"]),
               "Codes used per level: " + ", ".join(map(str, metrics["codes_used_per_level"])),

@@ -68,3 +68,11 @@ def test_pitch_agreement_is_high_for_identity_and_low_for_silence():
     shifted = torch.cat([shifted, shifted])[: wav.shape[0]]
     octave_up = pitch_agreement(ref, track_pitch(shifted, 24000))
     assert math.isnan(octave_up) or octave_up < 0.5
+
+
+def test_monophonic_clips_get_their_own_pitch_summary(tmp_path):
+    tok = _tokenizer()
+    wavs = tones(2, 0.6, seed=5)
+    clips = [EvalClip("m", wavs[0], "flute", voices=1), EvalClip("p", wavs[1], "piano", voices=4)]
+    s = evaluate(tok, clips, with_pitch=True)["summary"]
+    assert s["mono_clips"] == 1.0 and 0.0 <= s["pitch_full_mono"] <= 1.0
