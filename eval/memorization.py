@@ -16,6 +16,8 @@ import torch
 from .sinkhorn import SinkhornSettings, sinkhorn_cost
 
 PAIRS_PER_BATCH = 1024
+MIN_PAIRS_PER_BATCH = 16
+KERNEL_BYTES_PER_BATCH = 2 << 20
 
 
 @dataclass
@@ -115,7 +117,9 @@ def pair_costs(
     """Sinkhorn cost between the histograms of generated[i] and target[i] (both [N,T]) -> Float[N].
 
     The ground cost is the centroid distance matrix in units of its mean (pass `distances` from
-    centroid_distances to reuse it).  Pairs are sorted by support size and solved in batches, so padding stays small.
+    centroid_distances to reuse it).  Pairs are sorted by support size and solved in batches, so padding stays small;
+    a batch holds at most batch_size pairs and, down to 16, only as many as keep its kernels (K and K^T, fp32)
+    within about 2 MiB, so the iterations run from cache.
     """
     if generated.shape[0] != target.shape[0]:
         raise ValueError("generated and target need the same number of rows")
@@ -130,10 +134,15 @@ def pair_costs(
     ids_a, mass_a = padded_histograms(generated)
     ids_b, mass_b = padded_histograms(target)
     size_a, size_b = (mass_a > 0).sum(1), (mass_b > 0).sum(1)
-    order = torch.argsort(torch.maximum(size_a, size_b))
+    size = torch.maximum(size_a, size_b)
+    order = torch.argsort(size)
     out = torch.empty(n)
-    for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
+    start = 0
+    while start < n:
+        widest = int(size[order[min(start + batch_size, n) - 1]])
+        count = max(MIN_PAIRS_PER_BATCH, min(batch_size, KERNEL_BYTES_PER_BATCH // (8 * widest * widest)))
+        idx = order[start : start + count]
+        start += count
         sa, sb = int(size_a[idx].max()), int(size_b[idx].max())
         ia, ib = ids_a[idx, :sa], ids_b[idx, :sb]
         flat = (ia[:, :, None] * vocab + ib[:, None, :]).reshape(-1)
