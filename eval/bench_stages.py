@@ -53,10 +53,10 @@ def training_rate(stage: str, cfg: StageConfig, steps: int) -> dict[str, float]:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     gen = torch.Generator().manual_seed(0)
     batches = [sample_batch(layout, records, cfg.batch_size, gen, cfg.cond_drop_prob) for _ in range(steps + 1)]
-    _train_step(model, opt, *batches[0])
+    _train_step(model, opt, layout, *batches[0])
     start = time.perf_counter()
     for tokens, mask in batches[1:]:
-        _train_step(model, opt, tokens, mask)
+        _train_step(model, opt, layout, tokens, mask)
     elapsed = time.perf_counter() - start
     positions = sum(t.shape[0] * (t.shape[1] - 1) for t, _ in batches[1:])
     targets = sum(int(m[:, 1:].sum()) for _, m in batches[1:])
@@ -93,7 +93,7 @@ def deepspeed_overhead(cfg: StageConfig, steps: int, rounds: int) -> dict[str, f
         engine, _, _, _ = deepspeed.initialize(model=ds_model, optimizer=ds_opt, lr_scheduler=ds_sched, config=config)
 
         def plain_step() -> None:
-            loss = lm_loss(model, tokens, mask)
+            loss = lm_loss(model, tokens, mask, layout)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
@@ -101,7 +101,7 @@ def deepspeed_overhead(cfg: StageConfig, steps: int, rounds: int) -> dict[str, f
             sched.step()
 
         def ds_step() -> None:
-            loss = lm_loss(engine, tokens, mask)
+            loss = lm_loss(engine, tokens, mask, layout)
             engine.backward(loss)
             engine.step()
 
@@ -157,8 +157,9 @@ def bench_stages(quick: bool = False) -> dict[str, Any]:
     return figures
 
 
-def _train_step(model: Transformer, opt: torch.optim.Optimizer, tokens: torch.Tensor, mask: torch.Tensor) -> None:
-    loss = lm_loss(model, tokens, mask)
+def _train_step(model: Transformer, opt: torch.optim.Optimizer, layout: Any, tokens: torch.Tensor,
+                mask: torch.Tensor) -> None:
+    loss = lm_loss(model, tokens, mask, layout)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()

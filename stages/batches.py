@@ -34,9 +34,22 @@ def eval_batches(layout: Layout, records: list[dict[str, Any]], batch_size: int)
     return [collate(examples[i:i + batch_size]) for i in range(0, len(examples), batch_size)]
 
 
-def lm_loss(model: torch.nn.Module, tokens: torch.Tensor, mask: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Next-token cross-entropy over target positions only ('sum' returns the summed loss for exact averaging)."""
-    logits = model(tokens[:, :-1])
-    targets = tokens[:, 1:].masked_fill(~mask[:, 1:], -100)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
-                           ignore_index=-100, reduction=reduction)
+def lm_loss(model: torch.nn.Module, tokens: torch.Tensor, mask: torch.Tensor, layout: Layout | None = None,
+            reduction: str = "mean") -> torch.Tensor:
+    """Next-token cross-entropy over target positions only ('sum' returns the summed loss for exact averaging).
+
+    With a layout, each target is scored against its own level's ids only, the distribution the sampler draws
+    from (it restricts every step to `layout.target_span`), and logits are computed for that section alone.
+    """
+    select = mask[:, 1:]
+    targets = tokens[:, 1:][select]
+    if layout is None:
+        logits = model(tokens[:, :-1], select=select)
+        return F.cross_entropy(logits.float(), targets, reduction=reduction)
+    lo, _ = layout.vocab.span(layout.target, 0)
+    levels, bins = layout.target_levels, layout.vocab.bins(layout.target)
+    logits = model(tokens[:, :-1], select=select, vocab_range=(lo, lo + levels * bins))
+    rel = targets - lo
+    if levels > 1:
+        logits = logits.view(-1, levels, bins)[torch.arange(rel.shape[0], device=rel.device), rel // bins]
+    return F.cross_entropy(logits.float(), rel % bins, reduction=reduction)

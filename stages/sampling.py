@@ -41,7 +41,10 @@ def pick(logits: torch.Tensor, temperature: float, top_k: int, top_p: float,
 def sample_tokens(model: Transformer, prefix: torch.Tensor, n_tokens: int, span: Callable[[int], tuple[int, int]], *,
                   uncond_prefix: torch.Tensor | None = None, cfg_scale: float = 1.0, temperature: float = 1.0,
                   top_k: int = 0, top_p: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Append n_tokens joint ids to prefix [B,P]; token i is drawn from the id range span(i). Returns Long[B,n_tokens]."""
+    """Append n_tokens joint ids to prefix [B,P]; token i is drawn from the id range span(i). Returns Long[B,n_tokens].
+
+    Only the logits of span(i) are computed, and the prefill projects the last position only.
+    """
     was_training = model.training
     model.eval()
     device = model.embed.weight.device
@@ -52,10 +55,12 @@ def sample_tokens(model: Transformer, prefix: torch.Tensor, n_tokens: int, span:
     out = torch.empty((b, n_tokens), dtype=torch.long, device=device)
     try:
         cache = model.new_cache(rows.shape[0], p + n_tokens)
-        logits = model(rows, cache, 0)[:, -1]
+        last = torch.zeros(rows.shape, dtype=torch.bool, device=device)
+        last[:, -1] = True
+        scores = model(rows, cache, 0, select=last, vocab_range=span(0))
         for i in range(n_tokens):
-            lo, hi = span(i)
-            scores = logits[:, lo:hi].float()
+            lo, _ = span(i)
+            scores = scores.float()
             if guided:
                 logp = F.log_softmax(scores, -1)
                 scores = logp[b:] + cfg_scale * (logp[:b] - logp[b:])
@@ -63,7 +68,7 @@ def sample_tokens(model: Transformer, prefix: torch.Tensor, n_tokens: int, span:
             out[:, i] = nxt
             if i + 1 < n_tokens:
                 step = torch.cat([nxt, nxt]) if guided else nxt
-                logits = model(step[:, None], cache, p + i)[:, -1]
+                scores = model(step[:, None], cache, p + i, vocab_range=span(i + 1))[:, -1]
     finally:
         model.train(was_training)
     return out

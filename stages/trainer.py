@@ -91,7 +91,7 @@ def train_stage(stage: str, records: list[dict[str, Any]], meta: dict[str, Any],
                 gen = torch.Generator().manual_seed(seed)
                 torch.manual_seed(seed + 1)
                 tokens, mask = sample_batch(layout, records, stage_cfg.batch_size, gen, drop)
-                loss = lm_loss(engine, tokens.to(device), mask.to(device))
+                loss = lm_loss(engine, tokens.to(device), mask.to(device), layout)
                 mean, finite = _reduce_loss(loss, world, device)
                 if finite:
                     in_a_row = 0
@@ -151,7 +151,7 @@ def validate(engine: Any, layout: Layout, records: list[dict[str, Any]], batch_s
     totals = torch.zeros(2, dtype=torch.float64)
     with torch.no_grad():
         for tokens, mask in eval_batches(layout, records[rank::world], batch_size):
-            totals[0] += float(lm_loss(engine, tokens.to(device), mask.to(device), reduction="sum"))
+            totals[0] += float(lm_loss(engine, tokens.to(device), mask.to(device), layout, reduction="sum"))
             totals[1] += int(mask[:, 1:].sum())
     engine.train()
     totals = totals.to(device)

@@ -131,6 +131,19 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+class Head(nn.Module):
+    """Output projection whose forward can return logits for one slice of the vocabulary only."""
+
+    def __init__(self, d_model: int, vocab_size: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(vocab_size, d_model))
+
+    def forward(self, x: torch.Tensor, vocab_range: tuple[int, int] | None = None) -> torch.Tensor:
+        """x @ W[lo:hi].T (the whole vocabulary when vocab_range is None)."""
+        w = self.weight if vocab_range is None else self.weight[vocab_range[0]:vocab_range[1]]
+        return F.linear(x, w)
+
+
 class Transformer(nn.Module):
     """Decoder-only LM over a stage's joint vocabulary; `forward(tokens, cache, start_pos) -> logits`."""
 
@@ -142,7 +155,7 @@ class Transformer(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.d_model)
-        self.head = nn.Linear(cfg.d_model, vocab_size, bias=False)
+        self.head = Head(cfg.d_model, vocab_size)
         if cfg.tie_weights:
             self.head.weight = self.embed.weight
         self._rope_len = 0
@@ -155,7 +168,7 @@ class Transformer(nn.Module):
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
+        if isinstance(module, (nn.Linear, nn.Embedding, Head)):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
     def _ensure_rope(self, length: int, device: torch.device) -> None:
@@ -172,8 +185,13 @@ class Transformer(nn.Module):
         return KVCache(self.cfg.n_layers, batch, self.cfg.n_heads, max_len, self.cfg.d_model // self.cfg.n_heads,
                        device or p.device, dtype or p.dtype)
 
-    def forward(self, tokens: torch.Tensor, cache: KVCache | None = None, start_pos: int = 0) -> torch.Tensor:
-        """Logits [B,T,V] for tokens [B,T] at positions start_pos..; with a cache, earlier positions come from it."""
+    def forward(self, tokens: torch.Tensor, cache: KVCache | None = None, start_pos: int = 0,
+                select: torch.Tensor | None = None, vocab_range: tuple[int, int] | None = None) -> torch.Tensor:
+        """Logits [B,T,V] for tokens [B,T] at positions start_pos..; with a cache, earlier positions come from it.
+
+        select (Bool[B,T]) keeps only those positions (-> [N,V]); vocab_range=(lo, hi) computes only ids lo..hi-1.
+        Both skip output-projection work that a loss or a sampler would throw away.
+        """
         t = tokens.shape[1]
         self._ensure_rope(start_pos + t, tokens.device)
         cos = self._cos[start_pos:start_pos + t]
@@ -183,7 +201,9 @@ class Transformer(nn.Module):
             x = block(x, cos, sin, cache, i, start_pos)
         if cache is not None:
             cache.length = start_pos + t
-        return self.head(self.norm(x))
+        if select is not None:
+            x = x[select]
+        return self.head(self.norm(x), vocab_range)
 
     def num_parameters(self) -> int:
         """Parameter count (tied weights counted once)."""

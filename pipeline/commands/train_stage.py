@@ -1,9 +1,9 @@
 """`strata train stage --stage semantic|coarse|fine --run R`: train one stage transformer with DeepSpeed.
 
 One process: `strata train stage --stage coarse --run R`. Several ranks on one machine (CPU ranks use gloo):
-`deepspeed --num_gpus 2 $(which strata) train stage --stage coarse --run R` or
+`deepspeed --no_local_rank --num_gpus 2 $(which strata) train stage --stage coarse --run R` or
 `torchrun --nproc_per_node 2 $(which strata) train stage --stage coarse --run R`.
-Several machines: `deepspeed --hostfile hosts.txt --master_addr HOST0 $(which strata) train stage ...`
+Several machines: `deepspeed --no_local_rank --hostfile hosts.txt --master_addr HOST0 $(which strata) train stage ...`
 with one `hostname slots=N` line per machine and the run folder on a shared filesystem.
 """
 from __future__ import annotations
@@ -24,7 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (checkpointed, resumable) after this long")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="stop (checkpointed, resumable) at this step; the LR schedule still spans stages.<stage>.steps")
-    parser.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:

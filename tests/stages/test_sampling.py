@@ -27,9 +27,9 @@ class _Spy(torch.nn.Module):
     def new_cache(self, *a, **k):
         return self.inner.new_cache(*a, **k)
 
-    def forward(self, tokens, cache=None, start_pos=0):
+    def forward(self, tokens, cache=None, start_pos=0, **kwargs):
         self.calls.append((tokens.shape[0], tokens.shape[1], start_pos))
-        return self.inner(tokens, cache, start_pos)
+        return self.inner(tokens, cache, start_pos, **kwargs)
 
 
 def test_semantic_sampling_is_reproducible_with_a_seed():

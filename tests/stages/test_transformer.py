@@ -52,11 +52,37 @@ def test_tiny_stage_overfits_a_handful_of_sequences():
     gen = torch.Generator().manual_seed(0)
     for _ in range(150):
         tokens, mask = sample_batch(layout, records, 8, gen)
-        loss = lm_loss(model, tokens, mask)
+        loss = lm_loss(model, tokens, mask, layout)
         opt.zero_grad()
         loss.backward()
         opt.step()
     model.eval()
     tokens, mask = sample_batch(layout, records, 8, gen)
     with torch.no_grad():
-        assert float(lm_loss(model, tokens, mask)) < 0.05
+        assert float(lm_loss(model, tokens, mask, layout)) < 0.05
+
+
+def test_selected_positions_and_vocab_slices_equal_full_logits():
+    torch.manual_seed(0)
+    model = Transformer(tiny_model_config(), vocab_size=30).eval()
+    x = torch.randint(0, 30, (2, 9))
+    select = torch.rand(2, 9) > 0.5
+    full = model(x)
+    torch.testing.assert_close(model(x, select=select, vocab_range=(7, 19)), full[select][:, 7:19])
+
+
+def test_level_restricted_loss_equals_cross_entropy_over_each_level_span():
+    torch.manual_seed(0)
+    meta = tiny_meta()
+    layout = make_layout("coarse", meta, crop_seconds=0.2)
+    model = Transformer(tiny_model_config(), layout.vocab.size).eval()
+    tokens, mask = sample_batch(layout, tiny_records(3, 1.0, meta), 3, torch.Generator().manual_seed(0))
+    logits = model(tokens[:, :-1])
+    losses = []
+    for b in range(tokens.shape[0]):
+        first = int(mask[b].nonzero()[0])
+        for t in range(first, tokens.shape[1]):
+            if mask[b, t]:
+                lo, hi = layout.target_span(t - first)
+                losses.append(-logits[b, t - 1, lo:hi].log_softmax(-1)[tokens[b, t] - lo])
+    torch.testing.assert_close(lm_loss(model, tokens, mask, layout), torch.stack(losses).mean())
