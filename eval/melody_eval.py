@@ -29,6 +29,8 @@ def _r_at_1(sim: torch.Tensor, items: list[tuple[int, int]], clip_group: list[st
     """R@1 and the mean candidate count, excluding the query's own clip from its candidates."""
     hits, counts = [], []
     for q, (qc, qw) in enumerate(items):
+        if clip_group[qc].startswith("distractor-"):
+            continue
         mask = torch.tensor([c != qc for c, _ in items])
         truth = [i for i, (c, w) in enumerate(items) if c != qc and clip_group[c] == clip_group[qc] and w == qw]
         if not truth:
@@ -42,9 +44,12 @@ def _r_at_1(sim: torch.Tensor, items: list[tuple[int, int]], clip_group: list[st
 
 
 def retrieval_report(learned: MelodyTokenizer | None, chroma: MelodyTokenizer, records: list[dict],
-                     wavs: list[torch.Tensor], sample_rate: int) -> dict:
-    """R@1 among N for each representation on the held-out groups in `records` (parallel to `wavs`)."""
-    groups = [str(r["melody_group"]) for r in records]
+                     wavs: list[torch.Tensor], sample_rate: int, distractors: int = 0) -> dict:
+    """R@1 among N for each representation on the held-out groups in `records` (parallel to `wavs`).
+
+    Records without a `melody_group` (the last `distractors` of them) only add candidate windows.
+    """
+    groups = [str(r.get("melody_group") or f"distractor-{i}") for i, r in enumerate(records)]
     cfg = (learned or chroma).config
     items = _items(cfg, wavs, sample_rate)
     win_s = cfg.window_seconds
@@ -72,15 +77,16 @@ def retrieval_report(learned: MelodyTokenizer | None, chroma: MelodyTokenizer, r
     by_group = defaultdict(int)
     for g in groups:
         by_group[g] += 1
-    return {"groups": len(by_group), "clips": len(records), "windows": len(items), "window_seconds": win_s,
-            "chroma_rate": rate, "methods": results}
+    return {"groups": len(by_group) - distractors, "clips": len(records) - distractors, "distractor_clips": distractors,
+            "windows": len(items), "window_seconds": win_s, "chroma_rate": rate, "methods": results}
 
 
 def report_markdown(report: dict, run_name: str) -> str:
     """Markdown table of `retrieval_report`."""
     lines = [f"# Melody retrieval: run `{run_name}`", "",
              f"{report['groups']} held-out same-melody groups, {report['clips']} clips, {report['windows']} windows of "
-             f"{report['window_seconds']:g} s. Query = one window; correct = the other instrument's window at the same offset.",
+             f"{report['window_seconds']:g} s (plus {report.get('distractor_clips', 0)} held-out clips without a partner "
+             "as distractors). Query = one window of a pair clip; correct = the other instrument's window at the same offset.",
              "", "| representation | R@1 | candidates N | chance 1/N |", "|---|---|---|---|"]
     for name, r in report["methods"].items():
         lines.append(f"| {name} | {r['r_at_1']:.3f} | {r['candidates']:g} | {r['chance']:.3f} |")

@@ -3,7 +3,8 @@
 Positives are the same melody window in two renders: the two clips of a `melody_group` (same notes,
 different instrument family) at the same offset, or, for clips without a partner, two timbre-augmented
 views of one window (energy added at the 3rd/5th-harmonic pitch classes, noise, loudness change).
-Negatives are the other melodies of the batch. Resumable: features are computed once (work_dir/features.pt),
+Negatives are the other melodies of the batch, among them the same clips shifted by >= 1 s (hard negatives
+that force the embedding to follow the note order rather than the pitch-class set). Resumable: features are computed once (work_dir/features.pt),
 state checkpointed atomically to work_dir/state.pt.
 """
 from __future__ import annotations
@@ -88,15 +89,22 @@ def sample_batch(feats: list[torch.Tensor], groups: list[list[int]], singles: li
     t = cfg.train
     win = window_frames(cfg)
     xs, labels = [], []
-    for label in range(t.batch_melodies):
+    label = 0
+    shift = max(1, int(round(cfg.feature_rate)))
+    while label < t.batch_melodies:
         use_self = not groups or (singles and rng.random() < t.self_pair_share)
         members = [rng.choice(singles)] * 2 if use_self else rng.sample(rng.choice(groups), 2)
         frames = min(feats[m].shape[-1] for m in members)
-        start = rng.randint(0, max(0, frames - win))
-        for m in members:
-            jitter = min(max(0, start + rng.randint(-1, 1)), max(0, feats[m].shape[-1] - win))
-            xs.append(augment(_window(feats[m], jitter, win), gen))
-            labels.append(label)
+        starts = [rng.randint(0, max(0, frames - win))]
+        if frames - win >= 2 * shift and label + 1 < t.batch_melodies and rng.random() < t.shifted_share:
+            offsets = [o for o in range(0, frames - win + 1) if abs(o - starts[0]) >= shift]
+            starts.append(rng.choice(offsets))
+        for start in starts:
+            for m in members:
+                jitter = min(max(0, start + rng.randint(-1, 1)), max(0, feats[m].shape[-1] - win))
+                xs.append(augment(_window(feats[m], jitter, win), gen))
+                labels.append(label)
+            label += 1
     return torch.stack(xs), torch.tensor(labels)
 
 

@@ -12,6 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_argument(parser)
     parser.add_argument("--split", default="heldout", choices=["heldout", "train", "all"],
                         help="which same-melody groups to query (default: valid + test)")
+    parser.add_argument("--distractors", type=int, default=100,
+                        help="add up to this many unpaired clips of the split as extra candidates (default 100)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.split == "train":
         records = [r for r in records if r.get("split") == "train"]
     groups, _ = melody_groups(records)
-    chosen = [records[i] for g in groups for i in g]
+    grouped = {i for g in groups for i in g}
+    extra = [r for i, r in enumerate(records) if i not in grouped][: max(0, args.distractors)]
+    chosen = [records[i] for g in groups for i in g] + extra
     if len(groups) < 2:
         raise UserError(f"need at least 2 same-melody groups in the {args.split} split of {rd.manifest_path}, found "
                         f"{len(groups)}: regenerate with `strata data synth --melody-pairs K` (or try --split all)")
@@ -39,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     chroma = MelodyTokenizer.chroma(base_cfg)
     sr = base_cfg.sample_rate
     wavs = [load_audio(r["path"], sr, allow_silent=True) for r in chosen]
-    report = retrieval_report(learned, chroma, chosen, wavs, sr)
+    report = retrieval_report(learned, chroma, chosen, wavs, sr, distractors=len(extra))
     report["split"] = args.split
     out = rd.reports_dir / "melody"
     atomic_write_text(out / "retrieval.json", json.dumps(report, indent=2) + "\n")
