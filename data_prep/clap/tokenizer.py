@@ -76,7 +76,7 @@ class ConditionTokenizer:
             tok = cls.official(config)
         else:
             tok = cls.small(config)
-            tok.model.load_state_dict(blob["state_dict"])
+            tok.model.load_state_dict(unpack_token_rows(blob["state_dict"]))
             tok.model.eval()
         if rvq_path is not None:
             tok.rvq = ResidualVQ.load(rvq_path)
@@ -86,7 +86,7 @@ class ConditionTokenizer:
         """Write clap.pt atomically; an official model is stored by reference to its checkpoint path."""
         blob: dict = {"config": asdict(self.config), "kind": self.kind}
         if self.kind == KIND_SMALL:
-            blob["state_dict"] = self.model.state_dict()
+            blob["state_dict"] = pack_token_rows(self.model.state_dict())
         atomic_torch_save(blob, path)
 
     # properties -----------------------------------------------------------------------------------------
@@ -185,6 +185,35 @@ class ConditionTokenizer:
         if self.rvq is None:
             raise DataError("the CLAP quantizer is not fitted yet: run `strata train clap` (it writes tokenizers/rvq.pt)")
         return self.rvq
+
+
+TOKEN_TABLE = "text.token_embedding.weight"
+
+
+def pack_token_rows(state: dict) -> dict:
+    """Store the 49k-row token table as its non-zero rows + ids when most rows are zero (never-seen BPE tokens)."""
+    table = state.get(TOKEN_TABLE)
+    if table is None:
+        return state
+    ids = (table != 0).any(dim=1).nonzero().squeeze(1)
+    if ids.numel() > table.shape[0] // 2:
+        return state
+    out = {k: v for k, v in state.items() if k != TOKEN_TABLE}
+    out[TOKEN_TABLE + ".ids"] = ids
+    out[TOKEN_TABLE + ".rows"] = table[ids].clone()
+    out[TOKEN_TABLE + ".shape"] = torch.tensor(list(table.shape))
+    return out
+
+
+def unpack_token_rows(state: dict) -> dict:
+    """Inverse of `pack_token_rows`."""
+    if TOKEN_TABLE + ".ids" not in state:
+        return state
+    out = {k: v for k, v in state.items() if not k.startswith(TOKEN_TABLE + ".")}
+    table = torch.zeros(*state[TOKEN_TABLE + ".shape"].tolist())
+    table[state[TOKEN_TABLE + ".ids"]] = state[TOKEN_TABLE + ".rows"]
+    out[TOKEN_TABLE] = table
+    return out
 
 
 def _roberta_tokenizer(path: str | None) -> object:

@@ -174,11 +174,24 @@ def train_small_clap(cfg: ClapConfig, records: list[dict], work_dir: Path, out_p
             checkpoint()
     checkpoint()
     model.eval()
+    zero_unseen_tokens(model, opt_sparse)
     tok.save(out_path)
     result = ClapTrainResult(step, sum(losses[-20:]) / max(1, len(losses[-20:])),
                              time.monotonic() - start_time, step >= t.steps, len(records))
     atomic_write_text(work_dir / "summary.json", json.dumps(asdict(result), indent=2) + "\n")
     return tok, result
+
+
+def zero_unseen_tokens(model: torch.nn.Module, opt_sparse: torch.optim.Optimizer) -> int:
+    """Zero the token rows training never updated (random init, meaningless), so clap.pt stores only seen tokens."""
+    weight = model.text.token_embedding.weight
+    state = opt_sparse.state.get(weight)
+    if not state or "exp_avg_sq" not in state:
+        return 0
+    unseen = state["exp_avg_sq"].abs().sum(dim=1) == 0
+    with torch.no_grad():
+        weight[unseen] = 0.0
+    return int(unseen.sum())
 
 
 def mel_embeddings(tok: ConditionTokenizer, mels: list[torch.Tensor], batch: int = 64) -> torch.Tensor:

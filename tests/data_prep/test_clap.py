@@ -86,6 +86,7 @@ def test_training_resumes_to_the_same_weights(tmp_path):
     cfg = tiny_config(steps=4)
     straight, res = train_small_clap(cfg, records, tmp_path / "a", tmp_path / "a.pt")
     assert res.steps == 4 and res.finished
+    assert (tmp_path / "a.pt").stat().st_size < 2_000_000  # unseen BPE rows are zeroed and not stored
     cfg_half = tiny_config(steps=4)
     cfg_half.train.steps = 2
     train_small_clap(cfg_half, records, tmp_path / "b", tmp_path / "b.pt")
@@ -126,3 +127,16 @@ def test_train_and_eval_commands(tmp_path, monkeypatch, capsys):
     assert family["continuous"]["chance"] == 0.5 and 0.0 <= family["quantized"]["accuracy"] <= 1.0
     assert report["rvq"]["levels"] == 2
     assert "caption->clip R@1" in (rd.reports_dir / "clap" / "zero_shot.md").read_text()
+
+
+def test_token_table_is_stored_sparsely():
+    from data_prep.clap.tokenizer import TOKEN_TABLE, pack_token_rows, unpack_token_rows
+
+    table = torch.zeros(100, 4)
+    table[[3, 17]] = torch.randn(2, 4)
+    packed = pack_token_rows({TOKEN_TABLE: table, "other": torch.ones(2)})
+    assert TOKEN_TABLE not in packed and packed[TOKEN_TABLE + ".rows"].shape == (2, 4)
+    back = unpack_token_rows(packed)
+    assert torch.equal(back[TOKEN_TABLE], table) and torch.equal(back["other"], torch.ones(2))
+    dense = torch.randn(10, 4)
+    assert torch.equal(unpack_token_rows(pack_token_rows({TOKEN_TABLE: dense}))[TOKEN_TABLE], dense)
