@@ -86,11 +86,6 @@ def centroid_distances(centroids: torch.Tensor) -> tuple[torch.Tensor, float]:
     return dist.float(), unit if unit > 0 else 1.0
 
 
-def cost_unit(centroids: torch.Tensor) -> float:
-    """Mean Euclidean distance between distinct centroids: the unit of the ground cost."""
-    return centroid_distances(centroids)[1]
-
-
 def padded_histograms(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Sparse histograms of the rows of tokens [N,T]: (support ids [N,S], mass [N,S]), zero mass pads to S = max support."""
     n, t = tokens.shape

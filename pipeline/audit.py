@@ -5,7 +5,6 @@ The decode step is injected (`DecodeFn`) so that the procedure is testable witho
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -19,7 +18,6 @@ from .errors import UserError
 from .run_dir import RunDir
 
 DecodeFn = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
-log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -143,3 +143,25 @@ def test_missing_stage_is_a_user_error(tmp_path, capsys):
     run.create(load_profile("tiny"))
     assert main(["audit", "--run", str(run.root)]) == 2
     assert "strata train" in capsys.readouterr().err
+
+
+def test_novelty_check_embeds_generations_against_training_clips(tmp_path):
+    from data_prep.manifest import write_manifest
+    from pipeline.audit import novelty_check
+    from pipeline.orchestrator import Strata
+
+    from .tiny_run import build_tiny_run
+
+    run = build_tiny_run(tmp_path / "tiny")
+    write_manifest(run.manifest_path, [
+        {"id": f"c{i}", "path": f"audio/c{i}.wav", "seconds": 1.0, "sample_rate": 24000, "split": "train",
+         "caption": caption} for i, caption in enumerate(["calm piano", "fast fiddle reel", "slow organ chorale"])])
+    strata = Strata.from_run(run)
+    options = AuditOptions(novelty_samples=2, novelty_seconds=0.4, seed=1)
+    dim = strata.condition.embed_text(["x"]).shape[1]
+    training = [{"id": f"t{i}", "clap": torch.randn(dim)} for i in range(2)]
+    result = novelty_check(run, training, options)
+    assert result["n_generated"] == 2 and result["n_training"] == 2 and len(result["prompts"]) == 2
+    assert set(result["prompts"]) <= {"calm piano", "fast fiddle reel", "slow organ chorale"}
+    assert 0.0 <= result["fraction_above"] <= 1.0 and -1.0 <= result["mean_nn_cosine"] <= 1.0
+    assert "skipped" in novelty_check(run, [{"id": "x"}], options)
