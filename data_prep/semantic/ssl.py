@@ -101,6 +101,26 @@ def load_fairseq2_checkpoint(cfg: SemanticConfig, path: str | os.PathLike) -> to
     return model
 
 
+def load_pretrained(cfg: SemanticConfig) -> torch.nn.Module:
+    """`semantic.pretrained`: a local fairseq2 checkpoint file, or else a fairseq2 asset-card name (downloads when online)."""
+    assert cfg.pretrained
+    path = Path(cfg.pretrained)
+    if path.is_file() or path.suffix or os.sep in cfg.pretrained:
+        return load_fairseq2_checkpoint(cfg, path)
+    ensure_fairseq2()
+    if cfg.family == "w2vbert":
+        from fairseq2.models.w2vbert import get_w2vbert_model_hub as get_hub
+    else:
+        from fairseq2.models.wav2vec2 import get_wav2vec2_model_hub as get_hub
+    try:
+        return get_hub().load_model(cfg.pretrained, device=torch.device("cpu"), dtype=torch.float32)
+    except Exception as exc:
+        raise DataError(
+            f"cannot load fairseq2 asset '{cfg.pretrained}' ({type(exc).__name__}; offline?): "
+            "set semantic.pretrained to a local checkpoint file"
+        ) from None
+
+
 def wav2vec2_part(model: torch.nn.Module) -> torch.nn.Module:
     """The Wav2Vec2Model inside `model` (w2v-BERT wraps one)."""
     return getattr(model, "w2v2_model", model)

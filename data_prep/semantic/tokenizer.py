@@ -11,7 +11,7 @@ from ..files import atomic_torch_save
 from .config import KMeansConfig, SemanticConfig, SSLTrainConfig
 from .features import FeatureExtractor
 from .kmeans import assign, load_centroids
-from .ssl import create_model, load_fairseq2_checkpoint
+from .ssl import create_model, load_pretrained
 
 FORMAT = "strata-semantic-v1"
 
@@ -34,10 +34,10 @@ class SemanticTokenizer:
 
     @classmethod
     def from_config(cls, cfg: SemanticConfig) -> "SemanticTokenizer":
-        """A tokenizer without statistics or centroids: mel, the local pretrained checkpoint, or a fresh SSL model."""
+        """A tokenizer without statistics or centroids: mel, the pretrained checkpoint (file or asset name), or a fresh SSL model."""
         if cfg.source == "mel":
             return cls(FeatureExtractor(cfg))
-        model = load_fairseq2_checkpoint(cfg, cfg.pretrained) if cfg.pretrained else create_model(cfg)
+        model = load_pretrained(cfg) if cfg.pretrained else create_model(cfg)
         return cls(FeatureExtractor(cfg, model))
 
     @classmethod

@@ -101,3 +101,15 @@ def test_ssl_training_resumes_after_interruption(tmp_path):
     assert (tmp_path / "state2" / STATE_FILE).is_file() and out.is_file()
     tok = SemanticTokenizer.load(out)
     assert tok.extractor.mean is not None and tok.cfg.source == "ssl"
+
+
+def test_pretrained_path_or_unknown_asset(tmp_path):
+    torch.manual_seed(0)
+    cfg = tiny_cfg()
+    model = create_model(cfg).eval()
+    save_fairseq2_checkpoint(model, tmp_path / "w2v.pt")
+    tok = SemanticTokenizer.from_config(tiny_cfg(pretrained=str(tmp_path / "w2v.pt")))
+    wav = torch.randn(1, SR)
+    assert torch.equal(tok.extractor.raw(wav, SR), layer_features(model, cfg, wav))
+    with pytest.raises(DataError, match="no_such_asset_xyz"):
+        SemanticTokenizer.from_config(tiny_cfg(pretrained="no_such_asset_xyz"))
