@@ -16,7 +16,7 @@ class MelodyTrainConfig:
     max_minutes: float = 6.0
     ckpt_every: int = 100
     self_pair_share: float = 0.5
-    shifted_share: float = 0.5
+    shifted_share: float = 0.0
     threads: int = 1
     seed: int = 0
 
