@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from ..errors import UserError
 from .common import add_run_argument, run_dir
+
+if TYPE_CHECKING:
+    from ..audit import AuditOptions
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,9 +73,8 @@ def parse_seconds(text: str) -> list[float]:
     return values
 
 
-def validate(options: object) -> None:
+def validate(o: "AuditOptions") -> None:
     """One-line errors for values that cannot work."""
-    o = options
     if any(s < 0 for s in o.prompt_seconds):
         raise UserError("--prompt-seconds must be >= 0")
     if o.continuation_seconds <= 0:
