@@ -54,9 +54,15 @@ class ClapConfig:
 
 @dataclass
 class RVQConfig:
-    """Residual vector quantizer over the CLAP embedding: `levels` tokens of `bins` each."""
+    """Residual vector quantizer over the CLAP embedding: `levels` tokens of `bins` each.
+
+    `fit_crops` adds that many random-crop embeddings (half a window to a full window) per training clip to the
+    fitting set: with one vector per clip, a few hundred clips are memorised by the first levels and the later
+    levels see all-zero residuals (one code in use).
+    """
 
     levels: int = 12
     bins: int = 1024
     kmeans_iters: int = 20
+    fit_crops: int = 8
     seed: int = 0

@@ -205,6 +205,28 @@ def mel_embeddings(tok: ConditionTokenizer, mels: list[torch.Tensor], batch: int
     return torch.cat(out) if out else torch.zeros(0, tok.config.embed_dim)
 
 
+def crop_embeddings(tok: ConditionTokenizer, mels: list[torch.Tensor], crops: int, seed: int = 0,
+                    batch: int = 128) -> torch.Tensor:
+    """`crops` embeddings per clip of random crops (half a window to one window long, same length per round)."""
+    if crops <= 0 or not mels:
+        return torch.zeros(0, tok.config.embed_dim)
+    gen = torch.Generator().manual_seed(seed)
+    window = max(8, int(round(tok.config.window_seconds * tok.config.sample_rate / tok.config.mel_hop)))
+    shortest = min(m.shape[-1] for m in mels)
+    out = []
+    with torch.no_grad():
+        for _ in range(crops):
+            length = int(torch.randint(max(8, window // 2), max(9, window + 1), (1,), generator=gen))
+            length = min(length, shortest)
+            pieces = []
+            for m in mels:
+                start = int(torch.randint(0, m.shape[-1] - length + 1, (1,), generator=gen))
+                pieces.append(m[:, start:start + length].float())
+            for i in range(0, len(pieces), batch):
+                out.append(tok.model.embed_mel(torch.stack(pieces[i:i + batch])))
+    return torch.cat(out)
+
+
 def fit_rvq(embeddings: torch.Tensor, cfg: RVQConfig, out_path: Path) -> ResidualVQ:
     """Fit the conditioning RVQ on training-audio embeddings and save it atomically."""
     rvq = ResidualVQ.fit(embeddings, cfg.levels, cfg.bins, cfg.kmeans_iters, cfg.seed)

@@ -19,11 +19,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="continue an interrupted training from its checkpoint")
     group.add_argument("--fresh", action="store_true", help="discard an earlier training state and start over")
+    group.add_argument("--rvq-only", action="store_true", help="keep the trained clap.pt and only refit the RVQ")
 
 
 def run(args: argparse.Namespace) -> int:
     from data_prep.clap.tokenizer import ConditionTokenizer
-    from data_prep.clap.train import compute_mels, fit_rvq, mel_embeddings, read_records, split_records, train_small_clap
+    import torch
+
+    from data_prep.clap.train import (compute_mels, crop_embeddings, fit_rvq, mel_embeddings, read_records,
+                                      split_records, train_small_clap)
     from data_prep.files import atomic_write_text
     from data_prep.rvq import stats_dict
 
@@ -37,7 +41,18 @@ def run(args: argparse.Namespace) -> int:
     if not records:
         raise UserError(f"no train-split clips in {rd.manifest_path}: build the corpus with `strata data synth --run {rd.name}`")
     start = time.monotonic()
-    if cfg.pretrained:
+    extra = None
+    if args.rvq_only:
+        if not rd.tokenizer("clap").is_file():
+            raise UserError(f"--rvq-only needs a trained {rd.tokenizer('clap')}: run `strata train clap --run {rd.name}`")
+        tok = ConditionTokenizer.load(rd.tokenizer("clap"))
+        if tok.kind == "official":
+            embeddings = _official_embeddings(tok, records)
+        else:
+            mels = compute_mels(tok, records, work / "mels.pt")
+            embeddings, extra = mel_embeddings(tok, mels), crop_embeddings(tok, mels, rvq_cfg.fit_crops, rvq_cfg.seed)
+        summary = {"kind": tok.kind, "rvq_only": True}
+    elif cfg.pretrained:
         tok = ConditionTokenizer.official(cfg)
         tok.save(rd.tokenizer("clap"))
         embeddings = _official_embeddings(tok, records)
@@ -49,15 +64,20 @@ def run(args: argparse.Namespace) -> int:
         elif state.is_file() and not args.resume:
             raise UserError(f"an earlier CLAP training state exists in {work}: pass --resume to continue or --fresh to restart")
         tok, result = train_small_clap(cfg, records, work, rd.tokenizer("clap"), args.max_minutes, resume=args.resume)
-        embeddings = mel_embeddings(tok, compute_mels(tok, records, work / "mels.pt"))
+        mels = compute_mels(tok, records, work / "mels.pt")
+        embeddings, extra = mel_embeddings(tok, mels), crop_embeddings(tok, mels, rvq_cfg.fit_crops, rvq_cfg.seed)
         summary = {"kind": "small", "steps": result.steps, "final_loss": round(result.final_loss, 4),
                    "finished": result.finished, "train_clips": result.train_clips,
                    "seed": cfg.train.seed, "train_seconds": round(result.wall_seconds, 1)}
-    rvq = fit_rvq(embeddings, rvq_cfg, rd.tokenizer("rvq"))
-    summary["rvq"] = {"levels": rvq.levels, "bins": rvq.bins, **stats_dict(rvq.stats(embeddings))}
+    fit_set = embeddings if extra is None else torch.cat([embeddings, extra])
+    rvq = fit_rvq(fit_set, rvq_cfg, rd.tokenizer("rvq"))
+    summary["rvq"] = {"levels": rvq.levels, "bins": rvq.bins, "fit_vectors": int(fit_set.shape[0]),
+                      **stats_dict(rvq.stats(embeddings))}
     summary["wall_seconds"] = round(time.monotonic() - start, 1)
-    atomic_write_text(work / "train_report.json", json.dumps(summary, indent=2) + "\n")
-    print(f"wrote {rd.tokenizer('clap')} and {rd.tokenizer('rvq')} "
+    report = "rvq_report.json" if args.rvq_only else "train_report.json"
+    atomic_write_text(work / report, json.dumps(summary, indent=2) + "\n")
+    wrote = rd.tokenizer("rvq") if args.rvq_only else f"{rd.tokenizer('clap')} and {rd.tokenizer('rvq')}"
+    print(f"wrote {wrote} "
           f"(steps {summary.get('steps', '-')}, RVQ relative MSE {summary['rvq']['relative_mse']:.4f}, "
           f"{summary['wall_seconds']:.0f} s)")
     return 0

@@ -97,7 +97,7 @@ def test_training_resumes_to_the_same_weights(tmp_path):
 
 
 def _args(**kw) -> argparse.Namespace:
-    base = dict(overrides=[], max_minutes=None, resume=False, fresh=False, max_clips=0)
+    base = dict(overrides=[], max_minutes=None, resume=False, fresh=False, rvq_only=False, max_clips=0)
     base.update(kw)
     return argparse.Namespace(**base)
 
@@ -121,6 +121,11 @@ def test_train_and_eval_commands(tmp_path, monkeypatch, capsys):
     assert rd.tokenizer("clap").is_file() and rd.tokenizer("rvq").is_file()
     with pytest.raises(UserError, match="--resume"):
         train_clap.run(_args(run="r"))
+    before = rd.tokenizer("clap").read_bytes()
+    assert train_clap.run(_args(run="r", rvq_only=True, overrides=["rvq.bins=3", "rvq.fit_crops=2"])) == 0
+    assert rd.tokenizer("clap").read_bytes() == before
+    assert ResidualVQ.load(rd.tokenizer("rvq")).bins == 3
+    assert json.loads((rd.tokenizers_dir / "clap_train" / "rvq_report.json").read_text())["rvq"]["fit_vectors"] == 8 * 3
     assert eval_clap.run(_args(run="r")) == 0
     report = json.loads((rd.reports_dir / "clap" / "zero_shot.json").read_text())
     family = report["attributes"]["family"]
