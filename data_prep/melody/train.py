@@ -108,6 +108,26 @@ def sample_batch(feats: list[torch.Tensor], groups: list[list[int]], singles: li
     return torch.stack(xs), torch.tensor(labels)
 
 
+def sliding_embeddings(tok: MelodyTokenizer, feats: list[torch.Tensor], hop_seconds: float = 1.0) -> torch.Tensor:
+    """Window embeddings at a `hop_seconds` hop over every clip (more, overlapping windows for the RVQ fit)."""
+    win = window_frames(tok.config)
+    hop = max(1, int(round(hop_seconds * tok.config.feature_rate)))
+    windows = [_window(f, s, win) for f in feats for s in range(0, max(1, f.shape[-1] - win + 1), hop)]
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(windows), 256):
+            out.append(tok.net(torch.stack(windows[i:i + 256])))
+    return torch.cat(out)
+
+
+def fit_melody_rvq(tok: MelodyTokenizer, feats: list[torch.Tensor]) -> torch.Tensor:
+    """Fit the tokenizer's RVQ on tokenizer windows plus 1 s-hop sliding windows; returns the fitting set."""
+    cfg = tok.config
+    emb = torch.cat([torch.cat([tok.embed_features(f[None])[0] for f in feats]), sliding_embeddings(tok, feats)])
+    tok.rvq = ResidualVQ.fit(emb, cfg.rvq_levels, cfg.rvq_bins, iters=20, seed=cfg.train.seed)
+    return emb
+
+
 def train_melody(cfg: MelodyConfig, records: list[dict], work_dir: Path, out_path: Path,
                  max_minutes: float | None = None, resume: bool = True) -> tuple[MelodyTokenizer, MelodyTrainResult]:
     """Train the embedding on train-split `records`, fit its RVQ on train windows, and write melody.pt."""
@@ -161,8 +181,7 @@ def train_melody(cfg: MelodyConfig, records: list[dict], work_dir: Path, out_pat
     checkpoint()
     net.eval()
     tok = MelodyTokenizer.learned(cfg, net)
-    train_emb = torch.cat([tok.embed_features(f[None])[0] for f in feats])
-    tok.rvq = ResidualVQ.fit(train_emb, cfg.rvq_levels, cfg.rvq_bins, iters=20, seed=t.seed)
+    train_emb = fit_melody_rvq(tok, feats)
     tok.save(out_path)
     tail = losses[-20:]
     result = MelodyTrainResult(step, sum(tail) / max(1, len(tail)), time.monotonic() - start_time, step >= t.steps,

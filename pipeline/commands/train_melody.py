@@ -14,11 +14,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="continue an interrupted training from its checkpoint")
     group.add_argument("--fresh", action="store_true", help="discard an earlier training state and start over")
+    group.add_argument("--rvq-only", action="store_true", help="keep the trained embedding and only refit its RVQ")
 
 
 def run(args: argparse.Namespace) -> int:
     from data_prep.clap.train import read_records, split_records
-    from data_prep.melody.train import melody_groups, train_melody
+    from data_prep.melody.train import compute_features, fit_melody_rvq, melody_groups, train_melody
 
     rd = run_dir(args)
     cfg = rd.load_profile(args.overrides).melody
@@ -32,6 +33,15 @@ def run(args: argparse.Namespace) -> int:
         print("note: no same-melody groups in the corpus (make them with `strata data synth --melody-pairs K`); "
               "training on augmented self-pairs only")
     work = rd.tokenizers_dir / "melody_train"
+    if args.rvq_only:
+        from data_prep.melody.tokenizer import MelodyTokenizer
+
+        tok = MelodyTokenizer.load(rd.tokenizer("melody"))
+        tok.config.rvq_levels, tok.config.rvq_bins = cfg.rvq_levels, cfg.rvq_bins
+        fit_set = fit_melody_rvq(tok, compute_features(records, tok.config, work / "features.pt"))
+        tok.save(rd.tokenizer("melody"))
+        print(f"wrote {rd.tokenizer('melody')} (RVQ {tok.rvq.levels}x{tok.rvq.bins} refitted on {fit_set.shape[0]} windows)")
+        return 0
     if args.fresh and work.exists():
         shutil.rmtree(work)
     elif (work / "state.pt").is_file() and not args.resume:

@@ -94,3 +94,28 @@ def test_train_and_retrieve(tmp_path):
     assert report["groups"] == 2 and report["windows"] == 8
     assert methods["chroma argmax tokens"]["candidates"] == 6 and methods["chroma argmax tokens"]["r_at_1"] == 1.0
     assert set(methods) >= {"learned (continuous)", "learned tokens (RVQ 2x8)"}
+
+
+def test_train_melody_command_and_rvq_refit(tmp_path, monkeypatch):
+    import argparse
+
+    from pipeline.commands import train_melody as cmd
+    from pipeline.profile import load_profile
+    from pipeline.run_dir import RunDir
+
+    monkeypatch.setenv("STRATA_RUNS", str(tmp_path))
+    over = ["melody.kind=learned", "melody.width=16", "melody.embed_dim=24", "melody.rvq_levels=2", "melody.rvq_bins=8",
+            "melody.train.steps=3", "melody.train.batch_melodies=4"]
+    rd = RunDir.from_arg("m")
+    rd.create(load_profile("tiny", over))
+    write_melody_corpus(rd.data_dir, groups=3, seconds=5.0, heldout=1)
+
+    def args(**kw):
+        return argparse.Namespace(**{"run": "m", "overrides": [], "max_minutes": None, "resume": False, "fresh": False,
+                                     "rvq_only": False, **kw})
+
+    assert cmd.run(args()) == 0
+    assert MelodyTokenizer.load(rd.tokenizer("melody")).vocab_size == 8
+    assert cmd.run(args(rvq_only=True, overrides=["melody.rvq_bins=4"])) == 0
+    tok = MelodyTokenizer.load(rd.tokenizer("melody"))
+    assert tok.vocab_size == 4 and int(tok.tokens(melody_wav([60] * 10, 0.5, 0), SR).max()) < 4
