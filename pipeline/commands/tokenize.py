@@ -59,6 +59,21 @@ def load_melody(rd: RunDir, profile: Any) -> Any:
     return MelodyTokenizer.load(path)
 
 
+def fingerprint(rd: RunDir, profile: Any) -> dict[str, str]:
+    """sha256 (first 16 hex) of each tokenizer file in use, so shards written with older weights are redone."""
+    import hashlib
+
+    names = list(NEEDED) + (["melody"] if profile.melody.kind == "learned" else [])
+    out = {}
+    for name in names:
+        digest = hashlib.sha256()
+        with open(rd.tokenizer(name), "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        out[name] = digest.hexdigest()[:16]
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     """Tokenize this rank's shards (RANK/WORLD_SIZE from torchrun or deepspeed) and report counts and throughput."""
     from data_prep.cache.tokenize import cache_meta, make_tokenize_fn
@@ -74,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.monotonic()
     counts = write_cache(
         rows, make_tokenize_fn(codec, cond, semantic, melody), out, profile.cache.shard_size, rank, world,
-        meta=cache_meta(codec, cond, semantic, melody),
+        meta=dict(cache_meta(codec, cond, semantic, melody), tokenizers=fingerprint(rd, profile)),
         progress=lambda done, total: print(f"rank {rank}: shard {done}/{total}", flush=True),
     )
     wall = time.monotonic() - start

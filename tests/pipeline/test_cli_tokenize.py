@@ -70,6 +70,11 @@ def test_kmeans_tokenize_resume_and_eval(tmp_path, capsys):
     assert main(["tokenize", "--run", str(run.root)]) == 0
     assert '"shards_written": 0' in capsys.readouterr().out
     assert mtimes == {p: p.stat().st_mtime_ns for p in run.cache_dir.glob("shard-*.pt")}
+    assert set(meta["tokenizers"]) == {"codec", "clap", "rvq", "semantic", "kmeans"}
+    assert main(["train", "kmeans", "--run", str(run.root), "semantic.kmeans.seed=1"]) == 0
+    capsys.readouterr()
+    assert main(["tokenize", "--run", str(run.root)]) == 0  # new centroids: every shard is redone
+    assert '"shards_written": 3' in capsys.readouterr().out
 
     assert main(["eval", "semantic", "--run", str(run.root), "semantic.kmeans.clusters=4"]) == 0
     report = json.loads((run.reports_dir / "semantic" / "nmi.json").read_text())
