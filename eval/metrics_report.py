@@ -24,7 +24,8 @@ from .kl import paired_kl
 
 SET_NAMES = ("generated", "real_test", "shuffled_prompts")
 SET_TITLES = {"generated": "generated", "real_test": "real test audio (upper bound)",
-              "shuffled_prompts": "shuffled prompts (lower bound)"}
+              "shuffled_prompts": "shuffled prompts (lower bound)", "untrained_stages": "untrained stages",
+              "melody_conditioned": "melody-conditioned"}
 LOWER_IS_BETTER = ("fad", "kl")
 ADHERENCE_ATTRIBUTES = ("family", "drums", "tempo_word")
 
@@ -96,11 +97,12 @@ def render_markdown(metrics: dict[str, dict[str, float | None]], info: dict[str,
     lines = ["# Evaluation", ""]
     for k, v in (info or {}).items():
         lines.append(f"- {k}: {v}")
-    lines += ["", "| metric | better | " + " | ".join(SET_TITLES[s] for s in SET_NAMES) + " | position |",
-              "|---|:---:|" + "---:|" * (len(SET_NAMES) + 1)]
+    names = list(SET_NAMES) + sorted({s for v in metrics.values() for s in v} - set(SET_NAMES))
+    lines += ["", "| metric | better | " + " | ".join(SET_TITLES.get(s, s) for s in names) + " | position |",
+              "|---|:---:|" + "---:|" * (len(names) + 1)]
     for metric, values in metrics.items():
         lower = metric.split("_")[0] in LOWER_IS_BETTER
-        cells = [_fmt(values.get(s)) for s in SET_NAMES]
+        cells = [_fmt(values.get(s)) for s in names]
         lines.append(f"| {metric} | {'lower' if lower else 'higher'} | " + " | ".join(cells) + f" | {_position(values)} |")
     lines += ["", "position: where `generated` sits from the lower bound (0) to the upper bound (1)."]
     if notes:

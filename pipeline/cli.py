@@ -8,13 +8,14 @@ import sys
 from typing import Sequence
 
 from data_prep.errors import DataError
+from stages.errors import StageError
 
-from .commands import bench, data, eval as eval_cmd, generate, init, train
+from .commands import audit, bench, data, demo, eval as eval_cmd, export, generate, init, tokenize, train
 from .errors import UserError
 
 EXIT_USER_ERROR = 2
-COMMANDS = (init, data, train, generate, eval_cmd, bench)
-USER_ERRORS: tuple[type[BaseException], ...] = (UserError, DataError)
+COMMANDS = (init, data, train, tokenize, generate, eval_cmd, audit, bench, export, demo)
+USER_ERRORS: tuple[type[BaseException], ...] = (UserError, DataError, StageError)
 
 
 class _Parser(argparse.ArgumentParser):

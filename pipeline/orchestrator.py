@@ -172,9 +172,14 @@ class Strata:
                           timings, {"semantic": semantic, "coarse": coarse, "fine": fine}, scores)
 
     def _melody_tokens(self, melody: Any, batch: int) -> torch.Tensor | None:
+        """Melody tokens for every row: one melody (file or [T]) shared, or a [B, T] tensor with one per row."""
         if melody is None:
             return None
         tok = self.melody_tokenizer()
+        if isinstance(melody, torch.Tensor) and melody.dim() == 2:
+            if melody.shape[0] != batch:
+                raise UserError(f"got {melody.shape[0]} melodies for {batch} rows")
+            return tok.tokens(melody.float(), self.sample_rate)
         wav = _audio(melody, self.sample_rate)
         return tok.tokens(wav[None], self.sample_rate).expand(batch, -1)
 

@@ -1,0 +1,122 @@
+"""End-to-end generation on tiny random models: shapes, reproducibility, long form, story mode, outputs."""
+import json
+
+import pytest
+import torch
+
+from pipeline.cli import main
+from pipeline.errors import UserError
+from pipeline.orchestrator import Strata
+from pipeline.windows import sliding_steps
+
+from .tiny_run import build_tiny_run
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return build_tiny_run(tmp_path_factory.mktemp("runs") / "tiny")
+
+
+def test_generate_shapes_and_reproducible(tiny):
+    strata = Strata.from_run(tiny)
+    a = strata.generate(["calm piano", "fast drums"], 0.5, num_samples=2, seed=3)
+    assert a.audio.shape == (4, int(0.5 * strata.sample_rate))
+    assert torch.isfinite(a.audio).all()
+    b = strata.generate(["calm piano", "fast drums"], 0.5, num_samples=2, seed=3)
+    assert torch.equal(a.audio, b.audio)
+    c = strata.generate(["calm piano", "fast drums"], 0.5, num_samples=2, seed=4)
+    assert not torch.equal(a.tokens["semantic"], c.tokens["semantic"])
+    assert set(a.timings) >= {"conditioning", "semantic", "coarse", "fine", "decode"}
+
+
+def test_long_generation_crosses_every_window(tiny):
+    strata = Strata.from_run(tiny)
+    seconds = 5.0  # semantic window 2 s, coarse 0.4 s, fine 0.2 s
+    gen = strata.generate("slow strings", seconds, seed=0)
+    layout = strata.stages["semantic"].layout
+    assert gen.tokens["semantic"].shape[1] == int(seconds * layout.meta["semantic_rate"])
+    frames = int(seconds * layout.meta["acoustic_rate"])
+    assert gen.tokens["coarse"].shape[2] == frames and gen.tokens["fine"].shape[2] == frames
+    assert gen.audio.shape[1] == int(seconds * strata.sample_rate)
+
+
+def test_story_mode_segments_and_duration(tiny):
+    strata = Strata.from_run(tiny)
+    texts = ["a calm piano", "a fast fiddle reel", "a slow organ"]
+    gen = strata.generate(texts, story=True, segment_seconds=1.0, seed=1)
+    assert gen.audio.shape == (1, 3 * strata.sample_rate)
+    assert gen.settings["story"] and gen.prompts == texts
+
+
+def test_story_conditioning_changes_at_boundaries(tiny, monkeypatch):
+    strata = Strata.from_run(tiny)
+    seen = []
+    import stages.sampling as sampling
+
+    real = sampling.generate_semantic
+
+    def spy(model, layout, cond, n_tokens, **kw):
+        seen.append((cond[0].tolist(), n_tokens))
+        return real(model, layout, cond, n_tokens, **kw)
+
+    monkeypatch.setattr(sampling, "generate_semantic", spy)
+    strata.generate(["one", "two"], story=True, segment_seconds=1.0, seed=0)
+    per_text = strata.condition.text_tokens(["one", "two"]).tolist()
+    assert [c for c, _ in seen] == [per_text[0], per_text[1]]
+    assert sum(n for _, n in seen) == 50
+
+
+def test_continuation_uses_prompt_audio(tiny, monkeypatch):
+    strata = Strata.from_run(tiny)
+
+    class FakeSemantic:
+        def tokens(self, wav, sample_rate):
+            return torch.zeros((1, int(wav.shape[-1] / sample_rate * 25)), dtype=torch.long)
+
+    monkeypatch.setattr(strata, "semantic_tokenizer", lambda: FakeSemantic())
+    prompt = 0.1 * torch.sin(torch.arange(strata.sample_rate) * 0.05)
+    gen = strata.generate("continue", 1.0, prompt_audio=prompt, seed=0)
+    assert gen.audio.shape == (1, strata.sample_rate)
+    assert gen.settings["prompt_audio"]
+
+
+def test_missing_stage_is_a_user_error(tmp_path):
+    run = build_tiny_run(tmp_path / "r")
+    run.stage_model("coarse").unlink()
+    with pytest.raises(UserError, match="strata train stage --stage coarse"):
+        Strata.from_run(run)
+
+
+def test_melody_without_melody_tokens_is_a_user_error(tiny, tmp_path):
+    strata = Strata.from_run(tiny)
+    with pytest.raises(UserError, match="without melody"):
+        strata.generate("x", 0.5, melody=torch.randn(1000))
+
+
+def test_sliding_steps_cover_exactly_once():
+    for total, window, ctx in [(10, 4, 0), (100, 16, 0), (7, 20, 0), (50, 10, 30), (1, 2, 0)]:
+        steps = sliding_steps(total, window, first_context=ctx)
+        assert steps[0].start == 0 and steps[-1].end == total
+        assert all(a.end == b.start for a, b in zip(steps, steps[1:]))
+        assert all(s.context + (s.end - s.start) <= max(2, window) for s in steps)
+
+
+def test_cli_generate_writes_wav_sidecar_and_png(tiny, tmp_path, capsys):
+    out = tmp_path / "gen" / "x.wav"
+    rc = main(["generate", "calm piano", "--run", str(tiny.root), "--seconds", "0.5", "--out", str(out),
+               "--num-samples", "2", "--seed", "7", "--spectrogram", "--temperature", "1.0", "0.9", "0.5"])
+    assert rc == 0
+    wavs = sorted(out.parent.glob("*.wav"))
+    assert [p.name for p in wavs] == ["x_000.wav", "x_001.wav"]
+    side = json.loads(out.with_name("x_000.json").read_text())
+    assert side["seed"] == 7 and side["prompt"] == "calm piano"
+    assert side["settings"]["sampling"]["coarse"]["temperature"] == 0.9
+    assert "stages/semantic/model.pt" in side["checkpoints"] and "semantic" in side["timings_s"]
+    assert out.with_name("x_001.png").stat().st_size > 1000
+
+
+def test_cli_missing_melody_file_leaves_no_output(tiny, tmp_path, capsys):
+    out = tmp_path / "m.wav"
+    rc = main(["generate", "calm", "--run", str(tiny.root), "--seconds", "0.5", "--out", str(out), "--melody", str(tmp_path / "nope.wav")])
+    assert rc == 2 and not out.exists()
+    assert capsys.readouterr().err.count("\n") == 1
