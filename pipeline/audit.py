@@ -36,6 +36,7 @@ class AuditOptions:
     novelty_samples: int = 0
     novelty_seconds: float = 5.0
     seed: int = 0
+    out_dir: Path | None = None
 
 
 def select_examples(records: list[dict[str, Any]], num_examples: int, seed: int) -> list[dict[str, Any]]:
@@ -150,7 +151,7 @@ def audit_run(run: RunDir, options: AuditOptions) -> tuple[AuditResult, Path]:
     if longest > crop:
         result.notes.append(f"prompt + continuation reaches {longest:g}s but the semantic stage was trained on {crop:g}s crops; "
                             "match rates at the longest prompts are measured past its training length")
-    out_dir = run.reports_dir / "audit"
+    out_dir = options.out_dir or run.reports_dir / "audit"
     write_audit_report(result, out_dir)
     return result, out_dir
 

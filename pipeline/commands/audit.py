@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UserError
@@ -31,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--novelty-samples", type=int, default=0,
                         help="also generate N clips from training captions and report SIM_AA@95 (needs every stage; default 0)")
     parser.add_argument("--seed", type=int, default=0, help="example sampling and negative sampling seed")
+    parser.add_argument("--out", default=None, help="report folder (default: runs/R/reports/audit)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         novelty_samples=args.novelty_samples,
         seed=args.seed,
+        out_dir=Path(args.out) if args.out else None,
     )
     validate(options)
     result, out_dir = audit_run(rd, options)
