@@ -15,26 +15,31 @@ from .run_dir import RunDir
 
 # Step budgets (minutes of training wall time, clip counts) per recipe scale.
 BUDGETS: dict[str, dict[str, float]] = {
-    "demo-train": {"clips": 300, "melody_pairs": 24, "codec": 12, "clap": 5, "melody": 3, "semantic_ssl": 5,
-                   "semantic": 7, "coarse": 8, "fine": 6},
-    "embedded": {"clips": 600, "melody_pairs": 40, "codec": 45, "clap": 10, "melody": 6, "semantic_ssl": 15,
-                 "semantic": 25, "coarse": 30, "fine": 20},
+    "demo-train": {"clips": 300, "melody_pairs": 24, "codec": 12, "clap": 6, "melody": 3, "semantic_ssl": 5,
+                   "semantic": 9, "coarse": 12, "fine": 8},
+    "embedded": {"clips": 600, "melody_pairs": 40, "codec": 45, "clap": 9, "melody": 4, "semantic_ssl": 15,
+                 "semantic": 48, "coarse": 48, "fine": 48},
 }
 
 
 @dataclass(frozen=True)
 class RecipeStep:
-    """One command of the recipe, the file whose existence marks it done, and its expected minutes."""
+    """One command of the recipe, the file whose existence marks it done (None: always run, it resumes itself),
+    and its expected minutes."""
 
     name: str
     argv: tuple[str, ...]
-    done_marker: str
+    done_marker: str | None
     minutes: float
+
+    def done(self, run: RunDir) -> bool:
+        return self.done_marker is not None and (run.root / self.done_marker).exists()
 
 
 def recipe_steps(run: RunDir, scale: str) -> list[RecipeStep]:
-    """The ordered steps for `run` at budget `scale`."""
+    """The ordered steps for `run` at budget `scale`; SSL and melody training only where the profile uses them."""
     b = BUDGETS[scale]
+    profile = run.load_profile()
     r = ("--run", str(run.root))
 
     def minutes(key: str) -> tuple[str, ...]:
@@ -45,11 +50,14 @@ def recipe_steps(run: RunDir, scale: str) -> list[RecipeStep]:
                                       "--melody-pairs", str(int(b["melody_pairs"]))), "data/manifest.jsonl", b["clips"] / 200),
         RecipeStep("codec", ("train", "codec", *r, *minutes("codec")), "tokenizers/codec.pt", b["codec"]),
         RecipeStep("clap + rvq", ("train", "clap", *r, *minutes("clap")), "tokenizers/rvq.pt", b["clap"] + 1),
-        RecipeStep("semantic ssl", ("train", "semantic-ssl", *r, *minutes("semantic_ssl")), "tokenizers/semantic.pt", b["semantic_ssl"]),
-        RecipeStep("k-means", ("train", "kmeans", *r), "tokenizers/kmeans.pt", 2),
-        RecipeStep("melody", ("train", "melody", *r), "tokenizers/melody.pt", b["melody"]),
-        RecipeStep("tokenize", ("tokenize", *r), "cache/meta.json", b["clips"] / 100),
     ]
+    if profile.semantic.source == "ssl" and not profile.semantic.pretrained:
+        steps.append(RecipeStep("semantic ssl", ("train", "semantic-ssl", *r, *minutes("semantic_ssl")),
+                                "tokenizers/semantic_train.card.json", b["semantic_ssl"]))
+    steps.append(RecipeStep("k-means", ("train", "kmeans", *r), "tokenizers/kmeans.pt", 3))
+    if profile.melody.kind == "learned":
+        steps.append(RecipeStep("melody", ("train", "melody", *r), "tokenizers/melody.pt", b["melody"]))
+    steps.append(RecipeStep("tokenize", ("tokenize", *r), None, b["clips"] / 200))
     for stage in ("semantic", "coarse", "fine"):
         steps.append(RecipeStep(f"stage {stage}", ("train", "stage", "--stage", stage, *r, *minutes(stage)),
                                 f"stages/{stage}/model.pt", b[stage]))
@@ -60,12 +68,11 @@ def run_recipe(run: RunDir, scale: str, execute: Callable[[list[str]], int], log
                skip: set[str] | None = None) -> dict[str, float]:
     """Run every unfinished step in order, logging progress with an ETA; returns wall seconds per executed step."""
     steps = [s for s in recipe_steps(run, scale) if s.name not in (skip or set())]
-    remaining = sum(s.minutes for s in steps if not (run.root / s.done_marker).exists())
+    remaining = sum(s.minutes for s in steps if not s.done(run))
     timings: dict[str, float] = {}
     started = time.perf_counter()
     for i, step in enumerate(steps, 1):
-        marker = run.root / step.done_marker
-        if marker.exists():
+        if step.done(run):
             log(f"[{i}/{len(steps)}] {step.name}: done, skipped")
             continue
         elapsed = (time.perf_counter() - started) / 60
@@ -74,7 +81,7 @@ def run_recipe(run: RunDir, scale: str, execute: Callable[[list[str]], int], log
         code = execute(list(step.argv))
         if code:
             raise RuntimeError(f"step '{step.name}' failed with exit code {code}; fix it and re-run to resume")
-        if not marker.exists():
+        if step.done_marker is not None and not step.done(run):
             raise RuntimeError(f"step '{step.name}' finished but {Path(step.done_marker)} is missing")
         timings[step.name] = round(time.perf_counter() - t0, 1)
         remaining = max(0.0, remaining - step.minutes)

@@ -19,9 +19,10 @@ def _executor(run, calls, fail_on=None):
         calls.append(argv)
         if fail_on and fail_on in argv:
             return 3
-        marker = run.root / steps[tuple(argv)].done_marker
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text("done")
+        if steps[tuple(argv)].done_marker is not None:
+            marker = run.root / steps[tuple(argv)].done_marker
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text("done")
         return 0
 
     return execute
@@ -46,6 +47,13 @@ def test_failure_stops_and_rerun_resumes_after_finished_steps(tmp_path):
     assert calls[0][0] == "tokenize" and len(calls) == len(recipe_steps(run, "demo-train")) - first + 1
     assert sum("done, skipped" in line for line in log) == first - 1
     assert any("ETA" in line for line in log)
+
+
+def test_optional_steps_follow_the_profile(tmp_path):
+    run = RunDir(tmp_path / "m")
+    run.create(load_profile("tiny", ["semantic.source=mel", "melody.kind=learned"]))
+    names = [s.name for s in recipe_steps(run, "demo-train")]
+    assert "semantic ssl" not in names and "melody" in names
 
 
 def test_step_that_does_not_produce_its_output_is_an_error(tmp_path):
