@@ -41,8 +41,10 @@ class Demo:
     weights: RunDir
     out: Path
     seconds: float = 10.0
-    eval_clips: int = 48
+    eval_clips: int = 120
+    eval_samples: int = 6
     log: Callable[[str], None] = print
+    compare_with: Path | None = None
     clips: list[Clip] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -96,8 +98,10 @@ def run_demo(demo: Demo, execute: Callable[[list[str]], int]) -> Path:
     demo.keep(gen, "story", [f"Two-segment story ({segment:g} s each)"], [" → ".join(STORY)])
 
     demo.step("eval", lambda: _check(execute(["--quiet", "eval", "--run", str(demo.weights.root), "--manifest",
-                                              str(data_dir / "manifest.jsonl"), "--split", "test", "--out", str(demo.out / "eval")])))
-    demo.step("audit", lambda: _check(execute(["--quiet", "audit", "--run", str(demo.weights.root), "--out", str(demo.out / "audit")])))
+                                              str(data_dir / "manifest.jsonl"), "--split", "test", "--num-samples",
+                                              str(demo.eval_samples), "--seconds", f"{demo.seconds:g}", "--out", str(demo.out / "eval")])))
+    demo.step("audit", lambda: _check(execute(["--quiet", "audit", "--run", str(demo.weights.root), "--prompt-seconds", "0,1,2,4",
+                                               "--continuation-seconds", "5", "--out", str(demo.out / "audit")])))
     return write_report(demo)
 
 
@@ -116,6 +120,8 @@ def write_report(demo: Demo) -> Path:
         lines += [f"## {title}", ""]
         path = out / sub / md
         lines += [_demote(path.read_text(), sub), ""] if path.is_file() else [f"({sub} did not produce {md})", ""]
+    if demo.compare_with is not None and demo.compare_with.is_file() and (out / "eval" / "metrics.json").is_file():
+        lines += comparison_table(out / "eval" / "metrics.json", demo.compare_with)
     lines += ["## Time per step", "", "| step | seconds |", "|---|---:|"]
     lines += [f"| {name} | {secs:.1f} |" for name, secs in demo.timings.items()]
     lines += [f"| **total** | {sum(demo.timings.values()):.1f} |", ""]
@@ -123,6 +129,18 @@ def write_report(demo: Demo) -> Path:
     report.write_text("\n".join(lines))
     (out / "timings.json").write_text(json.dumps(demo.timings, indent=2) + "\n")
     return report
+
+
+def comparison_table(mine: Path, reference: Path) -> list[str]:
+    """Markdown rows putting this run's generated-set metrics next to a reference run's (the embedded weights)."""
+    a = json.loads(mine.read_text())["metrics"]
+    b = json.loads(reference.read_text())["metrics"]
+    lines = ["## Compared with the embedded weights", "", "| metric | this run | embedded weights |", "|---|---:|---:|"]
+    for metric in a:
+        x, y = a[metric].get("generated"), b.get(metric, {}).get("generated")
+        if x is not None and y is not None:
+            lines.append(f"| {metric} | {x:.4g} | {y:.4g} |")
+    return lines + [""]
 
 
 def _demote(markdown: str, sub: str) -> str:

@@ -54,6 +54,7 @@ def run_demo_train_command(args: argparse.Namespace) -> int:
         run_recipe(run, args.scale, _execute)
     except RuntimeError as exc:
         raise UserError(str(exc)) from None
-    report = run_demo(Demo(run, Path(run.root) / "demo", seconds=args.seconds), _execute)
+    embedded_metrics = RunDir.from_arg(EMBEDDED_NAME).reports_dir / "eval" / "metrics.json"
+    report = run_demo(Demo(run, Path(run.root) / "demo", seconds=args.seconds, compare_with=embedded_metrics), _execute)
     print(f"wrote {report}")
     return 0
