@@ -9,9 +9,9 @@ from typing import Literal
 class SSLTrainConfig:
     """Optimisation settings for `strata train semantic-ssl` (fairseq2's wav2vec 2.0 contrastive objective)."""
 
-    steps: int = 1000
+    steps: int = 600
     batch_size: int = 8
-    segment_seconds: float = 4.0
+    segment_seconds: float = 2.0
     lr: float = 5e-4
     warmup_steps: int = 100
     grad_clip: float = 10.0
@@ -47,7 +47,7 @@ class SemanticConfig:
     num_layers: int = 4
     num_heads: int = 4
     ffn_dim: int = 1024
-    conv_channels: int = 256
+    conv_channels: int = 128
     layer: int = 3
     pool: int = 1
     mel_bins: int = 64
