@@ -72,6 +72,18 @@ def load_audio(
     return resample(wav, sr, sample_rate)
 
 
+def as_mono_batch(wav: torch.Tensor) -> torch.Tensor:
+    """[T], [B, T] or channels [B, C, T] -> float32 mono [B, T] (channels averaged)."""
+    wav = torch.as_tensor(wav).float()
+    if wav.dim() == 1:
+        return wav[None]
+    if wav.dim() == 3:
+        return wav.mean(dim=1)
+    if wav.dim() != 2:
+        raise DataError(f"expected audio [T], [B, T] or [B, C, T], got shape {tuple(wav.shape)}")
+    return wav
+
+
 def resample(wav: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
     """Resample along the last axis with torchaudio's windowed-sinc resampler."""
     if orig_sr == new_sr:

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..audio_io import resample
+from ..audio_io import as_mono_batch, resample
 from ..errors import DataError
 from ..files import atomic_torch_save
 from ..rvq import ResidualVQ
@@ -107,7 +107,7 @@ class ConditionTokenizer:
     @torch.no_grad()
     def embed_audio(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
         """Mono [T] / [B, T] (or [B, C, T]) audio -> Float[B, D]: window embeddings averaged, L2-normalised."""
-        wav = _as_batch(wav)
+        wav = as_mono_batch(wav)
         wav = resample(wav, sample_rate, self.sample_rate)
         window = int(round(self.config.window_seconds * self.sample_rate))
         hop = max(1, int(round(self.config.hop_seconds * self.sample_rate)))
@@ -230,17 +230,6 @@ def _roberta_tokenizer(path: str | None) -> object:
             f"RoBERTa tokenizer files not found ({path or 'HF cache'}): set clap.tokenizer_path to a folder with "
             f"vocab.json and merges.txt ({str(exc).splitlines()[0][:80]})"
         ) from None
-
-
-def _as_batch(wav: torch.Tensor) -> torch.Tensor:
-    wav = torch.as_tensor(wav).float()
-    if wav.dim() == 1:
-        return wav[None]
-    if wav.dim() == 3:
-        return wav.mean(dim=1)
-    if wav.dim() != 2:
-        raise DataError(f"expected audio [T], [B, T] or [B, C, T], got shape {tuple(wav.shape)}")
-    return wav
 
 
 def _repeat_pad(x: torch.Tensor, length: int) -> torch.Tensor:

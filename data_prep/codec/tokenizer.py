@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..audio_io import as_mono_batch
 from ..errors import DataError
 from ..files import atomic_torch_save
 from .config import CodecConfig, CodecTrainConfig
@@ -137,7 +138,7 @@ class CodecTokenizer:
 
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
         """[B, T] (or [T]) waveform at `sample_rate` -> LongTensor[B, n_q, ceil(T / hop)] codes."""
-        wav = _as_batch(wav)
+        wav = as_mono_batch(wav)
         hop = self.hop_length
         frames = max(1, math.ceil(wav.shape[-1] / hop))
         chunk, context = self._chunks(frames)
@@ -177,17 +178,6 @@ class CodecTokenizer:
 def _halvable(key: str, value: torch.Tensor) -> bool:
     """fp16 saves keep the codebooks fp32 so that token assignments do not change."""
     return torch.is_floating_point(value) and not key.endswith("_codebook.embed")
-
-
-def _as_batch(wav: torch.Tensor) -> torch.Tensor:
-    wav = torch.as_tensor(wav, dtype=torch.float32)
-    if wav.dim() == 1:
-        wav = wav[None]
-    if wav.dim() == 3 and wav.shape[1] == 1:
-        wav = wav[:, 0]
-    if wav.dim() != 2:
-        raise DataError(f"codec.encode expects a mono waveform [B, T], got shape {tuple(wav.shape)}")
-    return wav
 
 
 def _load_file(path: Path) -> object:

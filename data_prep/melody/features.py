@@ -10,24 +10,12 @@ import math
 
 import torch
 
-from ..audio_io import resample
+from ..audio_io import as_mono_batch, resample
 from ..errors import DataError
 
 ANALYSIS_RATE = 16000
 ANALYSIS_HOP = 160  # 100 frames per second
 N_FFT = 2048
-
-
-def as_mono_batch(wav: torch.Tensor) -> torch.Tensor:
-    """[T], [B, T] or [B, C, T] -> float [B, T]."""
-    wav = torch.as_tensor(wav).float()
-    if wav.dim() == 1:
-        return wav[None]
-    if wav.dim() == 3:
-        return wav.mean(dim=1)
-    if wav.dim() != 2:
-        raise DataError(f"expected audio [T], [B, T] or [B, C, T], got shape {tuple(wav.shape)}")
-    return wav
 
 
 def semitone_matrix(low_midi: int, high_midi: int) -> torch.Tensor:

@@ -19,7 +19,8 @@ from ..errors import DataError
 from ..files import atomic_torch_save
 from ..rvq import ResidualVQ
 from .config import MelodyConfig, MelodyTrainConfig
-from .features import as_mono_batch, fold_chroma, semitone_frames
+from ..audio_io import as_mono_batch
+from .features import fold_chroma, semitone_frames
 from .model import MelodyNet, chroma_features
 
 SILENT = 12

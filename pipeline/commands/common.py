@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 
 from ..run_dir import RunDir
 
@@ -17,3 +18,13 @@ def add_run_argument(parser: argparse.ArgumentParser, required: bool = True) -> 
 def run_dir(args: argparse.Namespace) -> RunDir:
     """The existing run named by --run (a UserError with a hint if it was never created)."""
     return RunDir.from_arg(args.run).require()
+
+
+def add_targets(parser: argparse.ArgumentParser, targets: dict[str, tuple[str, str]], dest: str, metavar: str) -> None:
+    """Sub-subcommands from {name: (module under pipeline.commands, help)}; each module has add_arguments and run."""
+    sub = parser.add_subparsers(dest=dest, metavar=metavar)
+    for name, (module_name, help_text) in targets.items():
+        module = importlib.import_module(f"{__package__}.{module_name}")
+        target = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(target)
+        target.set_defaults(func=module.run)

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import importlib
+
+from .common import add_targets
 
 # what -> (module under pipeline.commands, one-line help). Each module defines add_arguments(p) and run(args).
 EVAL_TARGETS: dict[str, tuple[str, str]] = {
@@ -23,12 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, default=10.0, help="clip length (default 10)")
     p.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
     p.add_argument("--out", help="report folder (default: runs/R/reports/eval)")
-    targets = p.add_subparsers(dest="eval_target", metavar="WHAT")
-    for name, (module_name, help_text) in EVAL_TARGETS.items():
-        module = importlib.import_module(f"{__package__}.{module_name}")
-        tp = targets.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(tp)
-        tp.set_defaults(func=module.run)
+    add_targets(p, EVAL_TARGETS, dest="eval_target", metavar="WHAT")
     p.set_defaults(func=lambda args: run_system_eval(args) if args.run else p.error(
         "give --run R for the whole-system eval, or choose a component: " + ", ".join(EVAL_TARGETS)))
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import importlib
+
+from .common import add_targets
 
 # target -> (module under pipeline.commands, one-line help). Each module defines add_arguments(p) and run(args).
 TARGETS: dict[str, tuple[str, str]] = {
@@ -17,10 +18,5 @@ TARGETS: dict[str, tuple[str, str]] = {
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a component: " + ", ".join(TARGETS), description=__doc__)
-    targets = p.add_subparsers(dest="target", metavar="TARGET")
-    for name, (module_name, help_text) in TARGETS.items():
-        module = importlib.import_module(f"{__package__}.{module_name}")
-        tp = targets.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(tp)
-        tp.set_defaults(func=module.run)
+    add_targets(p, TARGETS, dest="target", metavar="TARGET")
     p.set_defaults(func=lambda args: p.error("choose a target: " + ", ".join(TARGETS)))

@@ -4,7 +4,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from data_prep.audio_io import load_audio, probe, save_wav
+from data_prep.audio_io import as_mono_batch, load_audio, probe, save_wav
 from data_prep.errors import DataError
 
 
@@ -81,3 +81,12 @@ def test_save_wav_failure_leaves_no_file(tmp_path):
     with pytest.raises(ValueError):
         save_wav(path, np.zeros((2, 2, 2)), 24000)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_as_mono_batch_shapes():
+    assert as_mono_batch(torch.ones(5)).shape == (1, 5)
+    assert as_mono_batch(torch.ones(2, 5)).shape == (2, 5)
+    stereo = torch.stack([torch.ones(2, 5), -torch.ones(2, 5)], 1)
+    assert torch.equal(as_mono_batch(stereo), torch.zeros(2, 5))
+    with pytest.raises(DataError, match="expected audio"):
+        as_mono_batch(torch.ones(1, 1, 1, 1))
