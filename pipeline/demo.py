@@ -5,7 +5,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from data_prep.audio_io import load_audio, save_wav
 
@@ -13,6 +13,9 @@ from .demo_inputs import synth_melody
 from .generate_cli import write_outputs
 from .orchestrator import Generation, Strata
 from .run_dir import RunDir
+
+if TYPE_CHECKING:
+    import torch
 
 TEXT_PROMPTS = [
     "A lively fiddle reel with drums at a fast tempo.",
@@ -45,6 +48,7 @@ class Demo:
     eval_samples: int = 6
     log: Callable[[str], None] = print
     compare_with: Path | None = None
+    seams: str = ""
     clips: list[Clip] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -96,6 +100,7 @@ def run_demo(demo: Demo, execute: Callable[[list[str]], int]) -> Path:
     segment = max(1.0, demo.seconds / 2)
     gen = demo.step("story", lambda: strata.generate(STORY, story=True, segment_seconds=segment, seed=0))
     demo.keep(gen, "story", [f"Two-segment story ({segment:g} s each)"], [" → ".join(STORY)])
+    demo.seams = seam_report(strata, gen.audio[0], [segment])
 
     demo.step("eval", lambda: _check(execute(["--quiet", "eval", "--run", str(demo.weights.root), "--manifest",
                                               str(data_dir / "manifest.jsonl"), "--split", "test", "--num-samples",
@@ -116,6 +121,7 @@ def write_report(demo: Demo) -> Path:
         lines += [f"### {clip.title}", "", f"Prompt: *{clip.prompt}*", "", f"Audio: [{rel}]({rel})" + (f" — {clip.note}" if clip.note else ""),
                   "", f"![spectrogram]({rel.with_suffix('.png')})", ""]
     lines += demo.notes and ["## Notes", "", *[f"- {n}" for n in demo.notes], ""] or []
+    lines += ["## Seams", "", demo.seams, ""] if demo.seams else []
     for title, sub, md in (("Evaluation", "eval", "metrics.md"), ("Memorization audit", "audit", "report.md")):
         lines += [f"## {title}", ""]
         path = out / sub / md
@@ -129,6 +135,22 @@ def write_report(demo: Demo) -> Path:
     report.write_text("\n".join(lines))
     (out / "timings.json").write_text(json.dumps(demo.timings, indent=2) + "\n")
     return report
+
+
+def seam_report(strata: Strata, wav: "torch.Tensor", segment_joins: list[float]) -> str:
+    """Click check at every coarse-window join and story boundary of a generated clip (eval/rhythm.seam_ratio)."""
+    from eval.rhythm import seam_ratio
+
+    from .windows import sliding_steps
+
+    layout = strata.stages["coarse"].layout
+    rate = float(layout.meta["acoustic_rate"])
+    frames = int(round(wav.numel() / strata.sample_rate * rate))
+    window = layout.seconds_to(layout.crop_seconds, "acoustic_rate")
+    joins = [s.start / rate for s in sliding_steps(frames, window)[1:]] + list(segment_joins)
+    ratio = seam_ratio(wav, strata.sample_rate, joins)
+    return (f"Largest sample-to-sample jump within 10 ms of the story clip's {len(joins)} window joins and segment boundary, "
+            f"relative to the clip's own 99th-percentile jump: **{ratio:.2f}** (a click would be well above 1).")
 
 
 def comparison_table(mine: Path, reference: Path) -> list[str]:

@@ -38,6 +38,7 @@ def evaluate_run(run: RunDir, opts: EvalOptions) -> dict[str, Any]:
     from eval.attributes import AttributeClassifier, attribute_labels
     from eval.chroma import chroma_cosine
     from eval.metrics_report import ADHERENCE_ATTRIBUTES, EvalSet, PromptSet, compute_metrics, write_metrics_report
+    from eval.rhythm import beat_tracker_tempo_words
 
     rows = read_manifest(opts.manifest)
     test = [r for r in rows if r.get("split") == opts.split and r.get("caption")][: opts.num_samples]
@@ -71,10 +72,15 @@ def evaluate_run(run: RunDir, opts: EvalOptions) -> dict[str, Any]:
         chroma = chroma_cosine(audio["real_test"], wav, sr) if melody and name in ("generated", "melody_conditioned") else None
         sets[name] = EvalSet(emb, emb, classifier.predict_proba(emb), classifier.predict(emb), chroma)
     metrics = compute_metrics(prompts, sets)
+    wanted_tempo = prompts.labels.get("tempo_word", [])
+    metrics["adherence_tempo_beat_tracker"] = {
+        name: sum(a == b for a, b in zip(beat_tracker_tempo_words(wav, sr), wanted_tempo)) / max(1, len(wanted_tempo))
+        for name, wav in audio.items()}
     info = {"run": str(run.root), "captions": f"{len(test)} from the {opts.split} split of {opts.manifest}",
             "clip seconds": opts.seconds, "seed": opts.seed, "embeddings": "the run's CLAP audio tower",
             "attribute classifier": f"logistic regression on {len(train)} real training clips"}
     notes = ["untrained_stages: the same tokenizers with freshly initialised stages (FAD baseline).",
+             "adherence_tempo_beat_tracker: librosa's beat tracker's BPM mapped to the captions' tempo words.",
              "real_test FAD is against the training reference set: the floor a generator can reach here."]
     if melody:
         notes.append("melody_chroma: chroma cosine to the real clip; melody_conditioned used it as --melody, generated did not.")

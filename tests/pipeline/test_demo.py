@@ -47,4 +47,5 @@ def test_demo_writes_every_clip_and_the_report(tmp_path):
     assert "## Evaluation" in report and "### Metrics" in report and "CLAP score" in report
     assert "](audit/match_rates.png)" in report
     assert "| **total** |" in report and "| story |" in report
+    assert "## Seams" in report and "window joins" in report
     assert [a[1] for a in calls] == ["data", "eval", "audit"]

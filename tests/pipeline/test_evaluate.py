@@ -29,6 +29,7 @@ def test_eval_reports_every_metric_with_baselines(tmp_path):
     sets = {"real_test", "generated", "shuffled_prompts", "untrained_stages", "melody_conditioned"}
     assert set(metrics["fad"]) == sets and set(metrics["clap_score"]) == sets
     assert {"kl", "adherence_family", "adherence_drums", "adherence_tempo_word"} <= set(metrics)
+    assert set(metrics["adherence_tempo_beat_tracker"]) == sets
     assert abs(metrics["kl"]["real_test"]) < 1e-6
     assert set(metrics["melody_chroma"]) == {"generated", "melody_conditioned"}
     md = (tmp_path / "eval" / "metrics.md").read_text()
