@@ -19,13 +19,16 @@ from .run_dir import STAGE_NAMES, RunDir
 TOKENIZERS = ("codec", "clap", "rvq", "semantic", "kmeans", "melody")
 
 
-def halve_state_dicts(obj: Any, inside: bool = False) -> Any:
-    """Copy of a checkpoint with float32 tensors under any 'state_dict' key converted to float16."""
+def halve_state_dicts(obj: Any, inside: bool = False, key: str = "") -> Any:
+    """Copy of a checkpoint with float32 tensors under any 'state_dict' key converted to float16.
+
+    Vector-quantizer codebooks (keys containing 'codebook') stay float32 so that encoding picks the same codes.
+    """
     if isinstance(obj, dict):
-        return {k: halve_state_dicts(v, inside or k == "state_dict") for k, v in obj.items()}
+        return {k: halve_state_dicts(v, inside or k == "state_dict", str(k)) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return type(obj)(halve_state_dicts(v, inside) for v in obj)
-    if inside and isinstance(obj, torch.Tensor) and obj.dtype == torch.float32:
+        return type(obj)(halve_state_dicts(v, inside, key) for v in obj)
+    if inside and isinstance(obj, torch.Tensor) and obj.dtype == torch.float32 and "codebook" not in key:
         return obj.half()
     return obj
 

@@ -27,6 +27,12 @@ def test_halving_touches_only_state_dicts_and_round_trips(tmp_path):
     assert next(loaded.model.parameters()).dtype == torch.float32
 
 
+def test_codebooks_stay_fp32():
+    half = halve_state_dicts({"state_dict": {"quantizer.vq.layers.0._codebook.embed": torch.randn(4, 2), "conv.weight": torch.randn(2)}})
+    assert half["state_dict"]["quantizer.vq.layers.0._codebook.embed"].dtype == torch.float32
+    assert half["state_dict"]["conv.weight"].dtype == torch.float16
+
+
 def test_checksums_detect_modified_and_missing_files(tmp_path):
     files = []
     for name in ("a.pt", "sub/b.pt"):
