@@ -19,23 +19,29 @@ from .run_dir import STAGE_NAMES, RunDir
 TOKENIZERS = ("codec", "clap", "rvq", "semantic", "kmeans", "melody")
 
 
-def halve_state_dicts(obj: Any, inside: bool = False, key: str = "") -> Any:
+def halve_state_dicts(obj: Any, inside: bool = False, key: str = "", _seen: dict | None = None) -> Any:
     """Copy of a checkpoint with float32 tensors under any 'state_dict' key converted to float16.
 
     Vector-quantizer codebooks (keys containing 'codebook') stay float32 so that encoding picks the same codes.
+    Tensors that shared storage (tied embeddings) still share it, so the file does not grow.
     """
+    seen = {} if _seen is None else _seen
     if isinstance(obj, dict):
-        return {k: halve_state_dicts(v, inside or k == "state_dict", str(k)) for k, v in obj.items()}
+        return {k: halve_state_dicts(v, inside or k == "state_dict", str(k), seen) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return type(obj)(halve_state_dicts(v, inside, key) for v in obj)
+        return type(obj)(halve_state_dicts(v, inside, key, seen) for v in obj)
     if inside and isinstance(obj, torch.Tensor) and obj.dtype == torch.float32 and "codebook" not in key:
-        return obj.half()
+        ident = (obj.untyped_storage().data_ptr(), obj.storage_offset(), tuple(obj.shape))
+        if ident not in seen:
+            seen[ident] = obj.half()
+        return seen[ident]
     return obj
 
 
 def export_run(src: RunDir, dst: Path, audit_examples: int = 32) -> dict[str, int]:
     """Write `src`'s inference files into `dst` (a run folder), halved, with checksums.json; returns bytes per file."""
     from data_prep.cache import TokenCache, write_cache
+    from stages.stage import Stage
 
     dst_run = RunDir(dst)
     files: list[Path] = []
@@ -46,7 +52,9 @@ def export_run(src: RunDir, dst: Path, audit_examples: int = 32) -> dict[str, in
         if src.tokenizer(name).is_file():
             files.append(_halve_file(src.tokenizer(name), dst_run.tokenizer(name)))
     for stage in STAGE_NAMES:
-        files.append(_halve_file(src.stage_model(stage), dst_run.stage_model(stage)))
+        blob = Stage.load(src.stage_model(stage)).to_dict()  # re-serialised so tied weights are stored once
+        atomic_torch_save(halve_state_dicts(blob), dst_run.stage_model(stage))
+        files.append(dst_run.stage_model(stage))
     cache = TokenCache(src.cache_dir)
     train = cache.records("train")[:audit_examples]
     if dst_run.cache_dir.exists():

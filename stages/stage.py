@@ -38,7 +38,9 @@ class Stage:
 
     def to_dict(self) -> dict[str, Any]:
         """The exported checkpoint: fp32 weights plus everything needed to rebuild model and layout."""
-        state = {k: v.detach().float().cpu().clone() for k, v in self.model.state_dict().items()}
+        copies: dict[int, torch.Tensor] = {}
+        state = {k: copies.setdefault(v.data_ptr(), v.detach().float().cpu().clone())
+                 for k, v in self.model.state_dict().items()}  # tied weights stay one tensor in the file
         return {"format": FORMAT_VERSION, "stage": self.name, "config": asdict(self.model.cfg),
                 "layout": self.layout.spec(), "vocab": self.layout.vocab.spec(),
                 "state_dict": state, "info": self.info}

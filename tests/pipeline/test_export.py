@@ -27,6 +27,12 @@ def test_halving_touches_only_state_dicts_and_round_trips(tmp_path):
     assert next(loaded.model.parameters()).dtype == torch.float32
 
 
+def test_tied_weights_stay_shared_after_halving():
+    w = torch.randn(8, 4)
+    half = halve_state_dicts({"state_dict": {"embed.weight": w, "head.weight": w}})
+    assert half["state_dict"]["embed.weight"] is half["state_dict"]["head.weight"]
+
+
 def test_codebooks_stay_fp32():
     half = halve_state_dicts({"state_dict": {"quantizer.vq.layers.0._codebook.embed": torch.randn(4, 2), "conv.weight": torch.randn(2)}})
     assert half["state_dict"]["quantizer.vq.layers.0._codebook.embed"].dtype == torch.float32
@@ -52,3 +58,10 @@ def test_checksums_detect_modified_and_missing_files(tmp_path):
 
 def test_a_run_without_checksums_is_not_checked(tmp_path):
     verify_run(tmp_path)
+
+
+def test_stage_file_stores_tied_embeddings_once(tmp_path):
+    cfg = ModelConfig(n_layers=1, n_heads=2, d_model=16, d_ff=32, dropout=0.0)
+    stage = Stage.build(cfg, make_layout("coarse", META, 1.0))
+    data = stage.to_dict()
+    assert data["state_dict"]["embed.weight"] is data["state_dict"]["head.weight"]
