@@ -65,3 +65,29 @@ def test_stage_file_stores_tied_embeddings_once(tmp_path):
     stage = Stage.build(cfg, make_layout("coarse", META, 1.0))
     data = stage.to_dict()
     assert data["state_dict"]["embed.weight"] is data["state_dict"]["head.weight"]
+
+
+def test_export_run_writes_halved_weights_audit_examples_and_checksums(tmp_path):
+    from data_prep.cache import TokenCache, write_cache
+    from pipeline.export import export_run
+    from pipeline.orchestrator import Strata
+
+    from .tiny_run import build_tiny_run
+
+    run = build_tiny_run(tmp_path / "src")
+    meta = dict(Stage.load(run.stage_model("semantic")).layout.meta, sample_rate=24000)
+    g = torch.Generator().manual_seed(0)
+    records = [{"id": f"c{i}", "split": "train" if i < 3 else "test", "seconds": 1.0,
+                "cond": torch.randint(0, meta["cond_bins"], (meta["cond_levels"],), generator=g),
+                "semantic": torch.randint(0, meta["semantic_bins"], (25,), generator=g),
+                "acoustic": torch.randint(0, meta["codec_bins"], (meta["n_q"], 75), generator=g)} for i in range(4)]
+    write_cache(records, lambda r: r, run.cache_dir, shard_size=2, meta=meta)
+    sizes = export_run(run, tmp_path / "shipped", audit_examples=2)
+    assert "checksums.json" not in sizes and "stages/fine/model.pt" in sizes and "tokenizers/codec.pt" in sizes
+    shipped = TokenCache(tmp_path / "shipped" / "cache").records()
+    assert [r["id"] for r in shipped] == ["c0", "c1"]
+    strata = Strata.from_run(str(tmp_path / "shipped"))
+    assert strata.generate("x", 0.2, seed=0).audio.shape[1] == int(0.2 * strata.sample_rate)
+    (tmp_path / "shipped" / "tokenizers" / "codec.pt").write_bytes(b"corrupt")
+    with pytest.raises(UserError, match="checksum mismatch"):
+        Strata.from_run(str(tmp_path / "shipped"))
