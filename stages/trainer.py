@@ -131,12 +131,10 @@ def train_stage(stage: str, records: list[dict[str, Any]], meta: dict[str, Any],
     if step != last_saved:
         save_checkpoint(engine, ckpt_dir, step, train_cfg.keep_last, rank)
     finished = step >= total
-    model_path = None
-    if finished:
-        model_path = str(out_dir / "model.pt")
-        export(engine, layout, train_cfg, ckpt_dir, step, model_path, rank,
-               {"step": step, "val_loss": val_loss, "train_loss": train_loss, "records": len(records),
-                "train": asdict(train_cfg), "stage_config": asdict(stage_cfg)})
+    model_path = str(out_dir / "model.pt")  # also on a time-limit stop, so a budgeted run always leaves a usable model
+    export(engine, layout, train_cfg, ckpt_dir, step, model_path, rank,
+           {"step": step, "total_steps": total, "finished": finished, "val_loss": val_loss, "train_loss": train_loss,
+            "records": len(records), "train": asdict(train_cfg), "stage_config": asdict(stage_cfg)})
     dist.barrier()
     return TrainResult(stage, step, total, finished, train_loss, val_loss,
                        run_tokens / run_time if run_time else 0.0, skipped, model_path)

@@ -51,6 +51,6 @@ def run(args: argparse.Namespace) -> int:
         if result.finished:
             print(f"{args.stage}: finished {result.step} steps ({losses}); model at {result.model_path}")
         else:
-            print(f"{args.stage}: stopped at step {result.step}/{result.total_steps} ({losses}); "
-                  f"continue with `strata train stage --stage {args.stage} --run {args.run} --resume`")
+            print(f"{args.stage}: stopped at step {result.step}/{result.total_steps} ({losses}); model at "
+                  f"{result.model_path}; continue with `strata train stage --stage {args.stage} --run {args.run} --resume`")
     return 0

@@ -77,13 +77,15 @@ def test_partial_run_then_resume_finishes_and_exports(tmp_path, single_process):
     records = tiny_records(4, 1.0, meta)
     stage_cfg, train_cfg = _configs(steps=3)
     part = trainer.train_stage("semantic", records, meta, stage_cfg, train_cfg, tmp_path, max_steps=2)
-    assert part.step == 2 and not part.finished and not (tmp_path / "model.pt").exists()
+    assert part.step == 2 and not part.finished
+    partial = Stage.load(tmp_path / "model.pt").info
+    assert partial["step"] == 2 and partial["finished"] is False
     with pytest.raises(StageError, match="--resume"):
         trainer.train_stage("semantic", records, meta, stage_cfg, train_cfg, tmp_path)
     done = trainer.train_stage("semantic", records, meta, stage_cfg, train_cfg, tmp_path, resume=True,
                                valid_records=tiny_records(2, 1.0, meta, seed=3, split="valid"))
     assert done.step == 3 and done.finished and done.val_loss is not None
-    assert Stage.load(tmp_path / "model.pt").info["step"] == 3
+    assert Stage.load(tmp_path / "model.pt").info["step"] == 3 and Stage.load(tmp_path / "model.pt").info["finished"]
 
 
 def test_nonfinite_losses_are_skipped_then_abort(tmp_path, single_process, monkeypatch):
