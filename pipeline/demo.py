@@ -44,8 +44,8 @@ class Demo:
     weights: RunDir
     out: Path
     seconds: float = 10.0
-    eval_clips: int = 120
-    eval_samples: int = 6
+    eval_clips: int = 240
+    eval_samples: int = 12
     log: Callable[[str], None] = print
     compare_with: Path | None = None
     seams: str = ""

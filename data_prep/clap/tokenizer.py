@@ -210,8 +210,9 @@ def unpack_token_rows(state: dict) -> dict:
     if TOKEN_TABLE + ".ids" not in state:
         return state
     out = {k: v for k, v in state.items() if not k.startswith(TOKEN_TABLE + ".")}
-    table = torch.zeros(*state[TOKEN_TABLE + ".shape"].tolist())
-    table[state[TOKEN_TABLE + ".ids"]] = state[TOKEN_TABLE + ".rows"]
+    rows = state[TOKEN_TABLE + ".rows"]
+    table = torch.zeros(*state[TOKEN_TABLE + ".shape"].tolist(), dtype=rows.dtype)
+    table[state[TOKEN_TABLE + ".ids"]] = rows
     out[TOKEN_TABLE] = table
     return out
 
