@@ -21,7 +21,9 @@ setup: $(VENV)/.complete
 	@ln -sfn $(VENV) .venv
 	@echo "environment ready: $(VENV) (linked as .venv)"
 
-$(VENV)/.complete: $(LOCK)
+# The folder name carries the lock's hash, so an existing complete venv is always current: no mtime check
+# (a fresh clone's lock file is newer than the cached venv, which must not trigger a rebuild).
+$(VENV)/.complete:
 	@rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip==26.3 setuptools==84.2.1 wheel==0.48.0
