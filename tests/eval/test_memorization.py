@@ -17,13 +17,7 @@ from eval.memorization import (
 from eval.sinkhorn import SinkhornSettings
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small batched problems run fastest single-threaded on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_exact_match_needs_every_token():

@@ -8,13 +8,7 @@ from eval.memorization import centroid_distances, pair_costs
 from eval.sinkhorn import SinkhornSettings, sinkhorn_cost
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small batched problems run fastest single-threaded on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _random_problems(seed: int, n_pairs: int, max_a: int, max_b: int):

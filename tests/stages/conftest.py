@@ -1,11 +1,8 @@
 """Stage tests run single-threaded: tiny models are faster that way on a shared 2-core machine."""
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _single_thread(one_thread):
+    """Every stage test uses the shared `one_thread` fixture (tests/conftest.py)."""
     yield
-    torch.set_num_threads(before)
