@@ -1,7 +1,7 @@
 """The training recipe: synthetic data -> every tokenizer -> token cache -> three stages.
 
-One recipe, two budgets: `demo-train` (about an hour on 2 CPU cores) and `embedded` (the long runs that produced the
-shipped weights). Each step is a `strata` command; a step whose output exists is skipped, and every trainer resumes
+One recipe, three budgets: `smoke` (a few minutes, checks that every step runs), `demo-train` (about an hour on 2 CPU
+cores) and `embedded` (the long runs that produced the shipped weights). Each step is a `strata` command; a step whose output exists is skipped, and every trainer resumes
 from its own checkpoint, so an interrupted recipe continues where it stopped.
 """
 from __future__ import annotations
@@ -17,6 +17,8 @@ from .run_dir import RunDir
 BUDGETS: dict[str, dict[str, float]] = {
     "demo-train": {"clips": 300, "melody_pairs": 24, "codec": 12, "clap": 6, "melody": 3, "semantic_ssl": 5,
                    "semantic": 9, "coarse": 12, "fine": 8},
+    "smoke": {"clips": 48, "melody_pairs": 4, "codec": 0.5, "clap": 0.5, "melody": 0.3, "semantic_ssl": 0.3,
+              "semantic": 0.5, "coarse": 0.5, "fine": 0.5},
     "embedded": {"clips": 600, "melody_pairs": 40, "codec": 45, "clap": 9, "melody": 4, "semantic_ssl": 15,
                  "semantic": 48, "coarse": 48, "fine": 48},
 }
@@ -49,17 +51,18 @@ def recipe_steps(run: RunDir, scale: str) -> list[RecipeStep]:
         RecipeStep("synthetic data", ("data", "synth", *r, "--num-clips", str(int(b["clips"])),
                                       "--melody-pairs", str(int(b["melody_pairs"]))), "data/manifest.jsonl", b["clips"] / 200),
         RecipeStep("codec", ("train", "codec", *r, *minutes("codec")), "tokenizers/codec.pt", b["codec"]),
-        RecipeStep("clap + rvq", ("train", "clap", *r, *minutes("clap")), "tokenizers/rvq.pt", b["clap"] + 1),
+        RecipeStep("clap + rvq", ("train", "clap", *r, "--resume", *minutes("clap")), "tokenizers/rvq.pt", b["clap"] + 1),
     ]
     if profile.semantic.source == "ssl" and not profile.semantic.pretrained:
         steps.append(RecipeStep("semantic ssl", ("train", "semantic-ssl", *r, *minutes("semantic_ssl")),
                                 "tokenizers/semantic_train.card.json", b["semantic_ssl"]))
     steps.append(RecipeStep("k-means", ("train", "kmeans", *r), "tokenizers/kmeans.pt", 3))
     if profile.melody.kind == "learned":
-        steps.append(RecipeStep("melody", ("train", "melody", *r), "tokenizers/melody.pt", b["melody"]))
+        steps.append(RecipeStep("melody", ("train", "melody", *r, "--resume", *minutes("melody")), "tokenizers/melody.pt",
+                                b["melody"]))
     steps.append(RecipeStep("tokenize", ("tokenize", *r), None, b["clips"] / 200))
     for stage in ("semantic", "coarse", "fine"):
-        steps.append(RecipeStep(f"stage {stage}", ("train", "stage", "--stage", stage, *r, *minutes(stage)),
+        steps.append(RecipeStep(f"stage {stage}", ("train", "stage", "--stage", stage, *r, "--resume", *minutes(stage)),
                                 f"stages/{stage}/model.pt", b[stage]))
     return steps
 

@@ -17,8 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("demo-train", help="train every component from scratch on CPU, then run the demo on the result",
                        description=__doc__)
     t.add_argument("--run", default="demo-train", help="run folder under runs/ (default: demo-train)")
-    t.add_argument("--scale", choices=("demo-train", "embedded"), default="demo-train",
-                   help="step budgets: demo-train (~1 h on 2 cores) or embedded (the shipped weights' long runs)")
+    t.add_argument("--scale", choices=("smoke", "demo-train", "embedded"), default="demo-train",
+                   help="step budgets: smoke (minutes, checks every step), demo-train (~1 h on 2 cores) or embedded "
+                        "(the shipped weights' long runs)")
     t.add_argument("--seconds", type=float, default=10.0, help="demo clip length (default 10)")
     t.set_defaults(func=run_demo_train_command)
 
