@@ -67,12 +67,11 @@ def generate_from_args(args: argparse.Namespace, run: RunDir, profile: Profile, 
         top_p=stage_values(args.top_p, "top-p"), cfg_scale=args.cfg_scale, best_of=args.best_of,
     )
     if story:
-        gens = [strata.generate(prompts, story=True, segment_seconds=args.segment_seconds, **common)]
+        gen = strata.generate(prompts, story=True, segment_seconds=args.segment_seconds, **common)
         groups = [prompts[0]]
     else:
-        gens = [strata.generate(prompts, args.seconds, **common)]
+        gen = strata.generate(prompts, args.seconds, **common)
         groups = prompts
-    gen = gens[0]
     count = gen.audio.shape[0]
     if len(groups) == 1 or args.out:
         paths = output_paths(args.out, run, groups[0], count)

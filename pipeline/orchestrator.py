@@ -14,6 +14,7 @@ import torch
 
 from data_prep.audio_io import load_audio
 
+from .components import load_melody
 from .errors import UserError
 from .profile import Profile
 from .run_dir import STAGE_NAMES, RunDir
@@ -87,13 +88,10 @@ class Strata:
         if not self.stages["semantic"].layout.has_melody:
             raise UserError(f"run '{self.run.root}' was trained without melody tokens; --melody needs melody.kind chroma or learned")
         if self._melody_tokenizer is None:
-            from data_prep.melody import MelodyTokenizer
-
-            if self.profile.melody.kind == "learned":
-                _require(self.run.tokenizer("melody"), "strata train melody", self.run)
-                self._melody_tokenizer = MelodyTokenizer.load(self.run.tokenizer("melody"))
-            else:
-                self._melody_tokenizer = MelodyTokenizer.chroma(self.profile.melody)
+            self._melody_tokenizer = load_melody(self.run, self.profile)
+            if self._melody_tokenizer is None:
+                raise UserError(f"run '{self.run.root}' has melody.kind=none but its semantic stage reads melody tokens; "
+                                "set melody.kind to the kind it was trained with")
         return self._melody_tokenizer
 
     def sampling(self, temperature: dict | None = None, top_k: dict | None = None, top_p: dict | None = None) -> dict[str, dict]:

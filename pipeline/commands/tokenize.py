@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..components import load_melody
 from ..errors import UserError
 from ..run_dir import RunDir
 from .common import add_run_argument, run_dir
@@ -42,21 +43,6 @@ def load_tokenizers(rd: RunDir, profile: Any) -> tuple[Any, Any, Any, Any]:
     cond = ConditionTokenizer.load(rd.tokenizer("clap"), rd.tokenizer("rvq"))
     semantic = SemanticTokenizer.load(rd.tokenizer("semantic"), rd.tokenizer("kmeans"))
     return codec, cond, semantic, load_melody(rd, profile)
-
-
-def load_melody(rd: RunDir, profile: Any) -> Any:
-    """The melody tokenizer the profile asks for (chroma, learned) or None."""
-    kind = profile.melody.kind
-    if kind == "none":
-        return None
-    from data_prep.melody import MelodyTokenizer
-
-    if kind == "chroma":
-        return MelodyTokenizer.chroma(profile.melody)
-    path = rd.tokenizer("melody")
-    if not path.is_file():
-        raise UserError(f"melody.kind=learned but {path} is missing: run `strata train melody --run {rd.name}`")
-    return MelodyTokenizer.load(path)
 
 
 def fingerprint(rd: RunDir, profile: Any) -> dict[str, str]:
