@@ -4,11 +4,13 @@
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -133,7 +135,7 @@ class Strata:
         cfg_scale = self.profile.generate.cfg_scale if cfg_scale is None else float(cfg_scale)
         sampling = self.sampling(temperature, top_k, top_p)
         timings: dict[str, float] = {}
-        clock = _Clock(timings)
+        clock = functools.partial(_timed, timings)
 
         segments = prompts if story else None
         row_prompts = [prompts[0]] if story else prompts
@@ -258,23 +260,12 @@ class Strata:
         return audio[keep], scores.max(1).values.tolist(), keep
 
 
-class _Clock:
-    """Context manager factory adding wall seconds per named stage into a dict."""
-
-    def __init__(self, timings: dict[str, float]) -> None:
-        self.timings = timings
-
-    def __call__(self, name: str):
-        clock = self
-
-        class _Span:
-            def __enter__(self) -> None:
-                self.start = time.perf_counter()
-
-            def __exit__(self, *exc: object) -> None:
-                clock.timings[name] = round(clock.timings.get(name, 0.0) + time.perf_counter() - self.start, 4)
-
-        return _Span()
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Add the wall seconds of the `with` block to timings[name]."""
+    start = time.perf_counter()
+    yield
+    timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - start, 4)
 
 
 def _require(path: Path, command: str, run: RunDir) -> None:
