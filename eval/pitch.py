@@ -127,8 +127,32 @@ def pitch_agreement(ref: PitchTrack, est: PitchTrack, cents: float = 50.0) -> fl
     return float(hits.sum()) / total
 
 
-def melody_hits(notes: list[tuple[float, float, int]], track: PitchTrack, cents: float = 50.0) -> tuple[int, int]:
-    """(agreeing frames, scored frames) for melody_agreement, so callers can pool clips frame-weighted."""
+@dataclass
+class MelodyCounts:
+    """Frame counts of a pitch track scored against a note list (summable across clips, so pooling is frame-weighted).
+
+    scored: frames inside a note (30 ms trimmed at each end), the reference-voiced frames.
+    pitch_ok: scored frames whose tracked pitch is within the tolerance, whatever the tracker's voicing flag
+    (mir_eval's raw pitch accuracy numerator). voiced: scored frames the tracker calls voiced.
+    strict: voiced and within the tolerance.
+    """
+
+    scored: int = 0
+    pitch_ok: int = 0
+    voiced: int = 0
+    strict: int = 0
+
+    def __add__(self, other: "MelodyCounts") -> "MelodyCounts":
+        return MelodyCounts(self.scored + other.scored, self.pitch_ok + other.pitch_ok, self.voiced + other.voiced,
+                            self.strict + other.strict)
+
+    def share(self, name: str) -> float:
+        """pitch_ok / voiced / strict as a share of the scored frames (nan when nothing is scored)."""
+        return getattr(self, name) / self.scored if self.scored else float("nan")
+
+
+def melody_counts(notes: list[tuple[float, float, int]], track: PitchTrack, cents: float = 50.0) -> MelodyCounts:
+    """Score `track` against the notes (onset s, duration s, MIDI pitch): see MelodyCounts."""
     target = np.full(len(track.times), np.nan)
     for onset, duration, pitch in notes:
         start, end = onset + NOTE_EDGE_SECONDS, onset + duration - NOTE_EDGE_SECONDS
@@ -137,11 +161,11 @@ def melody_hits(notes: list[tuple[float, float, int]], track: PitchTrack, cents:
         inside = (track.times >= start) & (track.times < end)
         target[inside] = pitch
     scored = ~np.isnan(target)
-    hits = scored & track.voiced & _within(np.nan_to_num(target), track.midi, cents)
-    return int(hits.sum()), int(scored.sum())
+    close = scored & _within(np.nan_to_num(target), track.midi, cents)
+    voiced = scored & track.voiced
+    return MelodyCounts(int(scored.sum()), int(close.sum()), int(voiced.sum()), int((close & voiced).sum()))
 
 
 def melody_agreement(notes: list[tuple[float, float, int]], track: PitchTrack, cents: float = 50.0) -> float:
     """Share of frames inside a note (skipping 30 ms at each end) where the track is voiced and within `cents`."""
-    hits, total = melody_hits(notes, track, cents)
-    return hits / total if total else float("nan")
+    return melody_counts(notes, track, cents).share("strict")

@@ -27,6 +27,10 @@ class StageConfig:
     steps: int = 2000
     batch_size: int = 16
     cond_drop_prob: float = 0.1
+    # Share of training examples conditioned on a caption's text tokens (cache field cond_text) instead of the
+    # clip's audio tokens. 0 is MusicLM (audio only); on a few hundred clips text and audio land on different
+    # RVQ tokens, so a stage trained on audio alone ignores text prompts.
+    text_cond_prob: float = 0.0
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 0.0

@@ -5,6 +5,8 @@ Sequences (joint ids of the stage's Vocab; `|` is the SEP token):
   coarse:   cond[L_c] semantic[T_s] | coarse frames flattened row-major (frame by frame, level by level)
   fine:     coarse frames flattened | fine frames flattened
 Only target tokens (after SEP) carry loss. For classifier-free guidance cond (and melody) are replaced by MASK.
+cond is the clip's audio-derived CLAP tokens, or (with probability text_cond_prob, when the cache stored them) the
+text-derived tokens of one of its captions.
 Semantic and acoustic windows of one crop cover the same time span, aligned through the cache's token rates.
 """
 from __future__ import annotations
@@ -49,8 +51,8 @@ class Layout:
         """Vocabulary sections (name, levels, bins) of this stage."""
         raise NotImplementedError
 
-    def example(self, record: dict[str, Any], gen: torch.Generator | None = None,
-                cond_drop_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def example(self, record: dict[str, Any], gen: torch.Generator | None = None, cond_drop_prob: float = 0.0,
+                text_cond_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         """One training sequence from a token record: (tokens Long[T], target mask Bool[T]); gen=None crops at 0."""
         raise NotImplementedError
 
@@ -138,8 +140,8 @@ class SemanticLayout(Layout):
         """Semantic tokens per training crop."""
         return self.seconds_to(self.crop_seconds, "semantic_rate")
 
-    def example(self, record: dict[str, Any], gen: torch.Generator | None = None,
-                cond_drop_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def example(self, record: dict[str, Any], gen: torch.Generator | None = None, cond_drop_prob: float = 0.0,
+                text_cond_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         sem = record["semantic"].long()
         s0 = crop_start(sem.shape[0], self.crop_tokens, gen)
         window = sem[s0:s0 + self.crop_tokens]
@@ -148,7 +150,8 @@ class SemanticLayout(Layout):
         if melody is not None:
             m0 = int(round(s0 * float(self.meta["melody_rate"]) / float(self.meta["semantic_rate"])))
             melody = melody.long()[m0:].unsqueeze(0)
-        head = self.prefix(record["cond"].long().unsqueeze(0), melody, window.shape[0], uncond=drop)[0]
+        cond = pick_cond(record, gen, text_cond_prob).unsqueeze(0)
+        head = self.prefix(cond, melody, window.shape[0], uncond=drop)[0]
         return _join(head, self.flatten(window))
 
 
@@ -169,8 +172,8 @@ class CoarseLayout(Layout):
         sep = torch.full((cond.shape[0], 1), SEP, dtype=torch.long)
         return torch.cat([self.cond_prefix(cond, uncond), self.vocab.encode("semantic", semantic), sep], 1)
 
-    def example(self, record: dict[str, Any], gen: torch.Generator | None = None,
-                cond_drop_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def example(self, record: dict[str, Any], gen: torch.Generator | None = None, cond_drop_prob: float = 0.0,
+                text_cond_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         sem = record["semantic"].long()
         codes = _acoustic(record, self.n_coarse)[: self.n_coarse]
         crop_s = self.seconds_to(self.crop_seconds, "semantic_rate")
@@ -179,7 +182,8 @@ class CoarseLayout(Layout):
         a0 = int(round(s0 * float(self.meta["acoustic_rate"]) / float(self.meta["semantic_rate"])))
         a0 = min(a0, max(0, codes.shape[1] - crop_a))
         drop = _drop(gen, cond_drop_prob)
-        head = self.prefix(record["cond"].long().unsqueeze(0), sem[s0:s0 + crop_s].unsqueeze(0), uncond=drop)[0]
+        cond = pick_cond(record, gen, text_cond_prob).unsqueeze(0)
+        head = self.prefix(cond, sem[s0:s0 + crop_s].unsqueeze(0), uncond=drop)[0]
         return _join(head, self.flatten(codes[:, a0:a0 + crop_a].unsqueeze(0))[0])
 
 
@@ -206,8 +210,8 @@ class FineLayout(Layout):
         """Acoustic frames per training crop (and per generation chunk)."""
         return max(1, self.seconds_to(self.crop_seconds, "acoustic_rate"))
 
-    def example(self, record: dict[str, Any], gen: torch.Generator | None = None,
-                cond_drop_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def example(self, record: dict[str, Any], gen: torch.Generator | None = None, cond_drop_prob: float = 0.0,
+                text_cond_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         codes = _acoustic(record, self.n_coarse + self.n_fine)
         a0 = crop_start(codes.shape[1], self.crop_frames, gen)
         window = codes[:, a0:a0 + self.crop_frames].unsqueeze(0)
@@ -260,6 +264,14 @@ def _acoustic(record: dict[str, Any], levels: int) -> torch.Tensor:
         raise StageError(f"record '{record.get('id', '?')}' has acoustic codes of shape {tuple(codes.shape)}, "
                          f"need [>= {levels}, frames]")
     return codes[:levels]
+
+
+def pick_cond(record: dict[str, Any], gen: torch.Generator | None, text_cond_prob: float) -> torch.Tensor:
+    """The record's audio cond tokens Long[L], or with `text_cond_prob` a random row of its caption tokens (cond_text)."""
+    texts = record.get("cond_text")
+    if texts is None or texts.shape[0] == 0 or not _drop(gen, text_cond_prob):
+        return record["cond"].long()
+    return texts[int(torch.randint(0, texts.shape[0], (1,), generator=gen))].long()
 
 
 def _drop(gen: torch.Generator | None, prob: float) -> bool:

@@ -71,6 +71,10 @@ def train_stage(stage: str, records: list[dict[str, Any]], meta: dict[str, Any],
     total = stage_cfg.steps
     stop_at = total if max_steps is None else min(total, max_steps)
     drop = stage_cfg.cond_drop_prob if layout.uses_cond else 0.0
+    text_prob = stage_cfg.text_cond_prob if layout.uses_cond else 0.0
+    if text_prob > 0 and rank == 0 and not any(r.get("cond_text") is not None for r in records):
+        log.warning("%s: text_cond_prob=%.2f but the cache holds no caption tokens (cache.caption_variants=0 or no "
+                    "captions): training on audio tokens only", stage, text_prob)
     valid = (valid_records or [])[: train_cfg.val_max_records]
     started = time.monotonic()
     window_tokens, window_start = 0, time.perf_counter()
@@ -90,7 +94,7 @@ def train_stage(stage: str, records: list[dict[str, Any]], meta: dict[str, Any],
                 seed = _seed(train_cfg.seed, rank, step, micro, attempt)
                 gen = torch.Generator().manual_seed(seed)
                 torch.manual_seed(seed + 1)
-                tokens, mask = sample_batch(layout, records, stage_cfg.batch_size, gen, drop)
+                tokens, mask = sample_batch(layout, records, stage_cfg.batch_size, gen, drop, text_prob)
                 loss = lm_loss(engine, tokens.to(device), mask.to(device), layout)
                 mean, finite = _reduce_loss(loss, world, device)
                 if finite:

@@ -1,11 +1,13 @@
 """The real tokenize function for the cache: one manifest record -> CLAP embedding/tokens, semantic, codec, melody."""
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import torch
 
 from ..audio_io import load_audio
+from ..clap.captions import augment_caption
 from .writer import TokenizeFn
 
 
@@ -26,8 +28,21 @@ def cache_meta(codec: Any, cond: Any, semantic: Any, melody: Any | None) -> dict
     }
 
 
-def make_tokenize_fn(codec: Any, cond: Any, semantic: Any, melody: Any | None = None) -> TokenizeFn:
-    """A function mapping a manifest record (its "path") to the token fields of contracts.md plus "clap" and "seconds"."""
+def caption_variants(record: dict[str, Any], count: int) -> list[str]:
+    """The record's caption plus count-1 seeded rewordings (same attributes, other phrasing); [] without a caption."""
+    caption = str(record.get("caption") or "").strip()
+    if not caption or count < 1:
+        return []
+    rng = random.Random(f"caption-variants:{record.get('id', '')}")
+    return [caption] + [augment_caption(record, rng) for _ in range(count - 1)]
+
+
+def make_tokenize_fn(codec: Any, cond: Any, semantic: Any, melody: Any | None = None,
+                     text_variants: int = 0) -> TokenizeFn:
+    """A function mapping a manifest record (its "path") to the token fields of contracts.md plus "clap" and "seconds".
+
+    With text_variants > 0 a captioned record also gets "cond_text": Long[text_variants, levels] text tokens.
+    """
     sr = int(codec.sample_rate)
 
     @torch.no_grad()
@@ -43,6 +58,9 @@ def make_tokenize_fn(codec: Any, cond: Any, semantic: Any, melody: Any | None = 
         }
         if melody is not None:
             out["melody"] = melody.tokens(wav, sr)[0].long()
+        texts = caption_variants(record, text_variants)
+        if texts:
+            out["cond_text"] = cond.text_tokens(texts).long()
         return out
 
     return tokenize

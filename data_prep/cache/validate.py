@@ -25,6 +25,10 @@ def validate_record(rec: dict[str, Any], meta: dict[str, Any], seconds: float | 
     _ids(rec, "cond", 1, meta["cond_bins"])
     if rec["cond"].shape[0] != meta["cond_levels"]:
         raise ValueError(f"cond has {rec['cond'].shape[0]} tokens, expected cond_levels={meta['cond_levels']}")
+    if rec.get("cond_text") is not None:
+        _ids(rec, "cond_text", 2, meta["cond_bins"])
+        if rec["cond_text"].shape[1] != meta["cond_levels"]:
+            raise ValueError(f"cond_text has {rec['cond_text'].shape[1]} levels, expected cond_levels={meta['cond_levels']}")
     _ids(rec, "semantic", 1, meta["semantic_bins"])
     _ids(rec, "acoustic", 2, meta["codec_bins"])
     if rec["acoustic"].shape[0] != meta["n_q"]:

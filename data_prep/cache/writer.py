@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 TokenizeFn = Callable[[dict[str, Any]], dict[str, Any]]
 META_FILE = "meta.json"
 REJECTS_FILE = "rejects.jsonl"
-RECORD_KEYS = ("cond", "semantic", "acoustic", "melody", "clap")
+RECORD_KEYS = ("cond", "semantic", "acoustic", "melody", "clap", "cond_text")
 
 
 def shard_path(out_dir: str | os.PathLike, index: int) -> Path:

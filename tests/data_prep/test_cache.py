@@ -6,7 +6,7 @@ import torch
 
 from data_prep.audio_io import save_wav
 from data_prep.cache import TokenCache, random_crop, write_cache
-from data_prep.cache.tokenize import cache_meta, make_tokenize_fn
+from data_prep.cache.tokenize import cache_meta, caption_variants, make_tokenize_fn
 from data_prep.cache.validate import validate_record
 from data_prep.cache.writer import plan_shards, shard_path
 
@@ -154,6 +154,9 @@ class FakeCond:
     def quantize(self, emb):
         return torch.ones(emb.shape[0], 3, dtype=torch.long)
 
+    def text_tokens(self, texts):
+        return torch.tensor([[len(t) % 8] * 3 for t in texts])
+
 
 class FakeSemantic:
     rate, vocab_size = 25.0, 16
@@ -172,3 +175,21 @@ def test_make_tokenize_fn_reads_audio_and_rejects_unreadable(tmp_path):
     assert counts["clips"] == 1 and counts["rejects"] == 1
     rec = TokenCache(tmp_path / "c").records()[0]
     assert rec["acoustic"].shape == (4, 150) and rec["semantic"].shape == (50,) and rec["clap"].shape == (6,)
+
+
+def test_caption_variants_are_stored_as_text_tokens_and_checked(tmp_path):
+    save_wav(tmp_path / "a.wav", 0.3 * torch.sin(torch.arange(48000) / 10.0), 24000)
+    attrs = {"family": "strings", "drums": False, "tempo_word": "slow", "mode": "minor"}
+    recs = [{"id": "a", "path": str(tmp_path / "a.wav"), "seconds": 2.0, "split": "train",
+             "caption": "slow strings in a minor key, no drums", "attributes": attrs},
+            {"id": "b", "path": str(tmp_path / "a.wav"), "seconds": 2.0, "split": "train"}]
+    variants = caption_variants(recs[0], 4)
+    assert variants[0] == recs[0]["caption"] and len(variants) == 4 and variants == caption_variants(recs[0], 4)
+    assert caption_variants(recs[1], 4) == [] and caption_variants(recs[0], 0) == []
+    meta = cache_meta(FakeCodec(), FakeCond(), FakeSemantic(), None)
+    write_cache(recs, make_tokenize_fn(FakeCodec(), FakeCond(), FakeSemantic(), None, 4), tmp_path / "c", 8, meta=meta)
+    a, b = TokenCache(tmp_path / "c").records()
+    assert a["cond_text"].shape == (4, 3) and "cond_text" not in b
+    bad = dict(a, cond_text=torch.full((2, 3), 8))
+    with pytest.raises(ValueError, match="cond_text"):
+        validate_record(bad, meta, 2.0)

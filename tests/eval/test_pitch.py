@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from eval.pitch import PitchTrack, melody_agreement, pitch_agreement, track_pitch
+from eval.pitch import PitchTrack, melody_agreement, melody_counts, pitch_agreement, track_pitch
 
 SR = 24000
 
@@ -39,6 +39,17 @@ def test_wrong_notes_and_octave_errors_are_misses() -> None:
     assert melody_agreement([(o, d, m + 1) for o, d, m in NOTES], track) < 0.05
     assert melody_agreement([(o, d, m + 12) for o, d, m in NOTES], track) < 0.05
     assert melody_agreement([(o, d, m + 1) for o, d, m in NOTES], track, cents=150.0) >= 0.95
+
+
+def test_raw_pitch_accuracy_ignores_voicing_but_strict_does_not() -> None:
+    track = track_pitch(_tones(NOTES, 2.2), SR)
+    quiet = dataclasses.replace(track, voiced=track.voiced & (track.times >= 0.7))
+    counts = melody_counts(NOTES, quiet)
+    assert counts.share("pitch_ok") >= 0.95
+    assert 0.55 < counts.share("voiced") < 0.75 and counts.share("strict") <= counts.share("voiced")
+    assert melody_counts([(o, d, m + 12) for o, d, m in NOTES], quiet).share("pitch_ok") < 0.05
+    total = counts + melody_counts(NOTES[:1], track)
+    assert total.scored == counts.scored + melody_counts(NOTES[:1], track).scored
 
 
 def test_pitch_agreement_between_tracks() -> None:

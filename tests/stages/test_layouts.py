@@ -89,6 +89,27 @@ def test_semantic_melody_window_and_conditioning_dropout():
     assert (padded[5:7] == MASK).all()
 
 
+@pytest.mark.parametrize("stage", ["semantic", "coarse"])
+def test_text_conditioning_takes_a_caption_row_with_its_probability(stage):
+    meta = tiny_meta()
+    layout = make_layout(stage, meta, crop_seconds=0.4)
+    rec = tiny_records(1, 1.0, meta)[0]
+    rec["cond"] = torch.tensor([0, 0, 0])
+    rec["cond_text"] = torch.tensor([[1, 1, 1], [2, 2, 2]])
+    levels = layout.vocab.levels("cond")
+
+    def conds(prob, n=200):
+        gen = torch.Generator().manual_seed(0)
+        return [int(layout.vocab.decode("cond", layout.example(rec, gen, 0.0, prob)[0][:levels])[0]) for _ in range(n)]
+
+    assert set(conds(0.0)) == {0}
+    assert set(conds(1.0)) == {1, 2}
+    share = sum(c > 0 for c in conds(0.5)) / 200
+    assert 0.35 < share < 0.65
+    rec["cond_text"] = None
+    assert set(conds(1.0, 20)) == {0}
+
+
 def test_fine_needs_fine_levels_and_meta_is_checked():
     meta = dict(tiny_meta(), n_coarse=4)
     with pytest.raises(StageError, match="no fine levels"):
