@@ -29,7 +29,8 @@ class EvalOptions:
     num_samples: int = 8
     seconds: float = 10.0
     seed: int = 0
-    max_train_clips: int = 96
+    max_train_clips: int = 256
+    cfg_scale: float | None = None  # None: the run's generate.cfg_scale
 
 
 def evaluate_run(run: RunDir, opts: EvalOptions) -> dict[str, Any]:
@@ -50,13 +51,14 @@ def evaluate_run(run: RunDir, opts: EvalOptions) -> dict[str, Any]:
     sr = strata.sample_rate
     captions = [r["caption"] for r in test]
     audio = {"real_test": _clips(test, sr, opts.seconds)}
-    audio["generated"] = strata.generate(captions, opts.seconds, seed=opts.seed).audio
+    settings = {"seed": opts.seed, "cfg_scale": opts.cfg_scale}
+    audio["generated"] = strata.generate(captions, opts.seconds, **settings).audio
     shuffled = [captions[(i + 1) % len(captions)] for i in range(len(captions))]
-    audio["shuffled_prompts"] = strata.generate(shuffled, opts.seconds, seed=opts.seed).audio
-    audio["untrained_stages"] = untrained_copy(strata).generate(captions, opts.seconds, seed=opts.seed).audio
+    audio["shuffled_prompts"] = strata.generate(shuffled, opts.seconds, **settings).audio
+    audio["untrained_stages"] = untrained_copy(strata).generate(captions, opts.seconds, **settings).audio
     melody = strata.stages["semantic"].layout.has_melody
     if melody:
-        audio["melody_conditioned"] = strata.generate(captions, opts.seconds, seed=opts.seed, melody=audio["real_test"]).audio
+        audio["melody_conditioned"] = strata.generate(captions, opts.seconds, melody=audio["real_test"], **settings).audio
 
     def embed(wav: torch.Tensor) -> torch.Tensor:
         return strata.condition.embed_audio(wav, sr)
@@ -76,8 +78,9 @@ def evaluate_run(run: RunDir, opts: EvalOptions) -> dict[str, Any]:
     metrics["adherence_tempo_beat_tracker"] = {
         name: sum(a == b for a, b in zip(beat_tracker_tempo_words(wav, sr), wanted_tempo)) / max(1, len(wanted_tempo))
         for name, wav in audio.items()}
+    cfg_scale = strata.profile.generate.cfg_scale if opts.cfg_scale is None else opts.cfg_scale
     info = {"run": str(run.root), "captions": f"{len(test)} from the {opts.split} split of {opts.manifest}",
-            "clip seconds": opts.seconds, "seed": opts.seed, "embeddings": "the run's CLAP audio tower",
+            "clip seconds": opts.seconds, "seed": opts.seed, "guidance (cfg_scale)": cfg_scale, "embeddings": "the run's CLAP audio tower",
             "attribute classifier": f"logistic regression on {len(train)} real training clips"}
     notes = ["untrained_stages: the same tokenizers with freshly initialised stages (FAD baseline).",
              "adherence_tempo_beat_tracker: librosa's beat tracker's BPM mapped to the captions' tempo words.",

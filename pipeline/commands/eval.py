@@ -23,6 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-samples", type=int, default=8, help="held-out captions to generate from (default 8)")
     p.add_argument("--seconds", type=float, default=10.0, help="clip length (default 10)")
     p.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
+    p.add_argument("--cfg-scale", type=float, default=None,
+                   help="classifier-free guidance for every generated set (default: the run's generate.cfg_scale)")
+    p.add_argument("--classifier-clips", type=int, default=256,
+                   help="real training clips the attribute classifier learns from (default 256)")
     p.add_argument("--out", help="report folder (default: runs/R/reports/eval)")
     add_targets(p, EVAL_TARGETS, dest="eval_target", metavar="WHAT")
     p.set_defaults(func=lambda args: run_system_eval(args) if args.run else p.error(
@@ -39,6 +43,8 @@ def run_system_eval(args: argparse.Namespace) -> int:
     run = RunDir.from_arg(args.run).require()
     manifest = Path(args.manifest) if args.manifest else run.manifest_path
     out = Path(args.out) if args.out else run.reports_dir / "eval"
-    result = evaluate_run(run, EvalOptions(manifest, out, args.split, args.num_samples, args.seconds, args.seed))
+    opts = EvalOptions(manifest, out, args.split, args.num_samples, args.seconds, args.seed,
+                       max_train_clips=args.classifier_clips, cfg_scale=args.cfg_scale)
+    result = evaluate_run(run, opts)
     print(f"wrote {out / 'metrics.md'} ({len(result['fad'])} sets compared)")
     return 0
