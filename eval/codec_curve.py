@@ -7,10 +7,12 @@ snapshot in RUN_DIR/reports/codec_curve/curve.json, and writes curve.md and curv
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -58,19 +60,46 @@ def update_curve(run_dir: Path, clips: int, seconds: float, every: int = 1, trac
                 "clips": len(clip_list), "seconds": seconds, "eval_s": round(time.monotonic() - start, 1),
                 "snapshot_mtime": snap.stat().st_mtime,
             }
-            _write(out_dir, sorted(points.values(), key=lambda p: p["step"]))
+            _write(out_dir, sorted(points.values(), key=lambda p: p["step"]), training_minutes(run_dir))
             print(json.dumps({k: v for k, v in points[snapshot_step(snap)].items() if k != "perplexity_per_level"}), flush=True)
     return sorted(points.values(), key=lambda p: p["step"])
 
 
-def _write(out_dir: Path, points: list[dict]) -> None:
+def training_minutes(run_dir: Path) -> Callable[[int], float] | None:
+    """Training wall minutes at a step, summed from the trainer's log.jsonl rates (pauses between resumed runs do
+    not count); None without a log."""
+    path = run_dir / "tokenizers" / "codec_train" / "log.jsonl"
+    if not path.is_file():
+        return None
+    steps, minutes, last = [0], [0.0], 0
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        step, rate = int(row.get("step", 0)), float(row.get("steps_per_s") or 0.0)
+        if step <= last or rate <= 0:
+            continue
+        steps.append(step)
+        minutes.append(minutes[-1] + (step - last) / rate / 60.0)
+        last = step
+    rates = [(b - a) / max(m2 - m1, 1e-9) for a, b, m1, m2 in zip(steps, steps[1:], minutes, minutes[1:])] or [1.0]
+
+    def at(step: int) -> float:
+        i = max(0, bisect.bisect_right(steps, step) - 1)
+        return minutes[i] + (step - steps[i]) / rates[min(i, len(rates) - 1)]
+
+    return at
+
+
+def _write(out_dir: Path, points: list[dict], minutes_at: Callable[[int], float] | None = None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "curve.json", json.dumps({"points": points}, indent=2) + "\n")
     t0 = min(p["snapshot_mtime"] for p in points)
+    if minutes_at is None:
+        minutes_at = {p["step"]: (p["snapshot_mtime"] - t0) / 60 for p in points}.__getitem__
     lines = ["# Codec learning curve (held-out solo clips)", "",
+             "minutes: training wall time from the trainer's logged step rate (pauses between resumed runs excluded).", "",
              "| step | minutes | pitch full | pitch coarse | mel full | mel coarse | min perplexity |", "|---|---|---|---|---|---|---|"]
     for p in points:
-        lines.append(f"| {p['step']} | {(p['snapshot_mtime'] - t0) / 60:.1f} | {p['pitch_full']:.3f} | {p['pitch_coarse']:.3f} | "
+        lines.append(f"| {p['step']} | {minutes_at(p['step']):.1f} | {p['pitch_full']:.3f} | {p['pitch_coarse']:.3f} | "
                      f"{p['mel_full']:.3f} | {p['mel_coarse']:.3f} | {min(p['perplexity_per_level']):.0f} |")
     atomic_write_text(out_dir / "curve.md", "\n".join(lines) + "\n")
     import matplotlib
