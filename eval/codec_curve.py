@@ -67,7 +67,7 @@ def update_curve(run_dir: Path, clips: int, seconds: float, every: int = 1, trac
 
 def training_minutes(run_dir: Path) -> Callable[[int], float] | None:
     """Training wall minutes at a step, summed from the trainer's log.jsonl rates (pauses between resumed runs do
-    not count); None without a log."""
+    not count); None without a logged rate."""
     path = run_dir / "tokenizers" / "codec_train" / "log.jsonl"
     if not path.is_file():
         return None
@@ -80,7 +80,9 @@ def training_minutes(run_dir: Path) -> Callable[[int], float] | None:
         steps.append(step)
         minutes.append(minutes[-1] + (step - last) / rate / 60.0)
         last = step
-    rates = [(b - a) / max(m2 - m1, 1e-9) for a, b, m1, m2 in zip(steps, steps[1:], minutes, minutes[1:])] or [1.0]
+    if len(steps) == 1:
+        return None
+    rates = [(b - a) / max(m2 - m1, 1e-9) for a, b, m1, m2 in zip(steps, steps[1:], minutes, minutes[1:])]
 
     def at(step: int) -> float:
         i = max(0, bisect.bisect_right(steps, step) - 1)

@@ -15,3 +15,5 @@ def test_training_minutes_sum_logged_rates_and_skip_repeats(tmp_path) -> None:
     assert at(0) == 0.0 and at(60) == 1.0 and at(120) == 2.0 and at(240) == 3.0
     assert at(90) == 1.5
     assert training_minutes(tmp_path / "elsewhere") is None
+    log.write_text("")
+    assert training_minutes(tmp_path) is None
