@@ -19,8 +19,8 @@ BUDGETS: dict[str, dict[str, float]] = {
                    "semantic": 9, "coarse": 12, "fine": 8},
     "smoke": {"clips": 48, "melody_pairs": 4, "codec": 0.5, "clap": 0.5, "melody": 0.3, "semantic_ssl": 0.3,
               "semantic": 0.5, "coarse": 0.5, "fine": 0.5},
-    "embedded": {"clips": 600, "melody_pairs": 40, "codec": 45, "clap": 9, "melody": 4, "semantic_ssl": 15,
-                 "semantic": 48, "coarse": 48, "fine": 48},
+    "embedded": {"clips": 600, "melody_pairs": 40, "codec": 101, "clap": 9, "melody": 4, "semantic_ssl": 15,
+                 "semantic": 40, "coarse": 55, "fine": 55},
 }
 
 
