@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from .audio_io import probe
 from .errors import DataError
-from .files import atomic_write_text
+from .files import atomic_write_text, file_digest
 
 SPLITS = ("train", "valid", "test")
 REQUIRED = {"id": str, "path": str, "seconds": (int, float), "sample_rate": int}
@@ -95,12 +95,8 @@ def write_manifest(path: str | os.PathLike, records: Iterable[dict]) -> None:
 
 
 def file_md5(path: str | os.PathLike) -> str:
-    """Hex MD5 of a file's bytes."""
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """Hex MD5 of a file's bytes (the manifest's `md5` field)."""
+    return file_digest(path, "md5")
 
 
 def split_for(key: str, valid_share: float = 0.05, test_share: float = 0.05) -> str:

@@ -1,29 +1,19 @@
 """SHA-256 checksums for shipped weights: written at export, verified at load."""
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
-from data_prep.files import atomic_write_text
+from data_prep.files import atomic_write_text, file_digest
 
 from .errors import UserError
 
 CHECKSUM_FILE = "checksums.json"
 
 
-def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_checksums(root: Path, files: list[Path]) -> dict[str, str]:
     """Record the checksum of each file (paths relative to root) in root/checksums.json."""
-    table = {str(p.relative_to(root)): sha256(p) for p in sorted(files)}
+    table = {str(p.relative_to(root)): file_digest(p) for p in sorted(files)}
     atomic_write_text(root / CHECKSUM_FILE, json.dumps(table, indent=2) + "\n")
     return table
 
@@ -37,5 +27,5 @@ def verify_run(root: Path) -> None:
         path = root / rel
         if not path.is_file():
             raise UserError(f"shipped weight file missing: {path}")
-        if sha256(path) != expected:
+        if file_digest(path) != expected:
             raise UserError(f"checksum mismatch for {path}: the file is corrupt or was modified (expected sha256 {expected[:12]}…)")

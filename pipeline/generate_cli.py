@@ -7,9 +7,8 @@ import re
 from pathlib import Path
 
 from data_prep.audio_io import save_wav
-from data_prep.files import atomic_write_text
+from data_prep.files import atomic_write_text, file_digest
 
-from .checksums import sha256
 from .orchestrator import Generation, Strata
 from .profile import Profile
 from .run_dir import STAGE_NAMES, RunDir
@@ -26,7 +25,7 @@ def output_paths(out: str | None, run: RunDir, prompt: str, count: int) -> list[
 def component_hashes(run: RunDir) -> dict[str, str]:
     """Short SHA-256 of every weight file the generation used, for the sidecar."""
     files = [run.tokenizer(n) for n in ("codec", "clap", "rvq")] + [run.stage_model(s) for s in STAGE_NAMES]
-    return {str(p.relative_to(run.root)): sha256(p)[:16] for p in files if p.is_file()}
+    return {str(p.relative_to(run.root)): file_digest(p)[:16] for p in files if p.is_file()}
 
 
 def write_outputs(gen: Generation, paths: list[Path], run: RunDir, spectrogram: bool) -> None:

@@ -1,7 +1,6 @@
 """CodecTokenizer: waveform <-> EnCodec RVQ codes [B, Q, F], batched and chunked, for the coarse/fine stages."""
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import asdict
 from pathlib import Path
@@ -11,20 +10,11 @@ from torch import nn
 
 from ..audio_io import as_mono_batch
 from ..errors import DataError
-from ..files import atomic_torch_save
+from ..files import atomic_torch_save, file_digest
 from .config import CodecConfig, CodecTrainConfig
 from .model import OFFICIAL, SMALL, bandwidth_per_level, build_official, build_small
 
 CHECKSUM_SUFFIX = ".sha256"
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def config_from_dict(data: dict) -> CodecConfig:
@@ -83,7 +73,7 @@ class CodecTokenizer:
         sidecar = path.with_name(path.name + CHECKSUM_SUFFIX)
         if sidecar.is_file():
             expected = sidecar.read_text().split()[0].strip()
-            if file_sha256(path) != expected:
+            if file_digest(path) != expected:
                 raise DataError(f"codec checkpoint {path} does not match its checksum {sidecar.name}: re-copy or retrain it")
         blob = _load_file(path)
         if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
@@ -101,7 +91,7 @@ class CodecTokenizer:
                  for k, v in self.model.state_dict().items()}
         atomic_torch_save({"config": asdict(self.cfg), "arch": self.arch, "state_dict": state}, path)
         if checksum:
-            Path(str(path) + CHECKSUM_SUFFIX).write_text(f"{file_sha256(path)}  {Path(path).name}\n")
+            Path(str(path) + CHECKSUM_SUFFIX).write_text(f"{file_digest(path)}  {Path(path).name}\n")
 
     @property
     def sample_rate(self) -> int:

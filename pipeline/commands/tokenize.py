@@ -47,17 +47,10 @@ def load_tokenizers(rd: RunDir, profile: Any) -> tuple[Any, Any, Any, Any]:
 
 def fingerprint(rd: RunDir, profile: Any) -> dict[str, str]:
     """sha256 (first 16 hex) of each tokenizer file in use, so shards written with older weights are redone."""
-    import hashlib
+    from data_prep.files import file_digest
 
     names = list(NEEDED) + (["melody"] if profile.melody.kind == "learned" else [])
-    out = {}
-    for name in names:
-        digest = hashlib.sha256()
-        with open(rd.tokenizer(name), "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        out[name] = digest.hexdigest()[:16]
-    return out
+    return {name: file_digest(rd.tokenizer(name))[:16] for name in names}
 
 
 def run(args: argparse.Namespace) -> int:

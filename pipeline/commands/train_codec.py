@@ -52,7 +52,7 @@ def _read_manifest(path: Path) -> list[dict]:
 
 def run(args: argparse.Namespace) -> int:
     """Train (or resume) and write runs/R/tokenizers/codec.pt plus a model card with its checksum."""
-    from data_prep.codec.tokenizer import file_sha256
+    from data_prep.files import file_digest
     from data_prep.codec.train import CodecTrainer
 
     rd = run_dir(args)
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     card = {
         "commands": [json.loads(line) for line in (work / "commands.jsonl").read_text().splitlines() if line.strip()],
         "steps": trainer.step, "seed": cfg.train.seed, "codec_config": asdict(cfg), "data_config": asdict(profile.data),
-        "train_clips": len(clips), "parameters": tokenizer.num_parameters(), "sha256": file_sha256(out),
+        "train_clips": len(clips), "parameters": tokenizer.num_parameters(), "sha256": file_digest(out),
         "last_log": trainer.history[-1] if trainer.history else None,
         "file": out.name, "checksum_file": out.name + ".sha256",
     }
