@@ -71,22 +71,21 @@ def training_minutes(run_dir: Path) -> Callable[[int], float] | None:
     path = run_dir / "tokenizers" / "codec_train" / "log.jsonl"
     if not path.is_file():
         return None
-    steps, minutes, last = [0], [0.0], 0
+    steps, minutes, per_minute = [0], [0.0], []
     for line in path.read_text().splitlines():
         row = json.loads(line)
         step, rate = int(row.get("step", 0)), float(row.get("steps_per_s") or 0.0)
-        if step <= last or rate <= 0:
+        if step <= steps[-1] or rate <= 0:
             continue
+        per_minute.append(rate * 60.0)
+        minutes.append(minutes[-1] + (step - steps[-1]) / per_minute[-1])
         steps.append(step)
-        minutes.append(minutes[-1] + (step - last) / rate / 60.0)
-        last = step
-    if len(steps) == 1:
+    if not per_minute:
         return None
-    rates = [(b - a) / max(m2 - m1, 1e-9) for a, b, m1, m2 in zip(steps, steps[1:], minutes, minutes[1:])]
 
     def at(step: int) -> float:
         i = max(0, bisect.bisect_right(steps, step) - 1)
-        return minutes[i] + (step - steps[i]) / rates[min(i, len(rates) - 1)]
+        return minutes[i] + (step - steps[i]) / per_minute[min(i, len(per_minute) - 1)]
 
     return at
 
@@ -94,11 +93,12 @@ def training_minutes(run_dir: Path) -> Callable[[int], float] | None:
 def _write(out_dir: Path, points: list[dict], minutes_at: Callable[[int], float] | None = None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "curve.json", json.dumps({"points": points}, indent=2) + "\n")
-    t0 = min(p["snapshot_mtime"] for p in points)
+    source = "training wall time from the trainer's logged step rate (pauses between resumed runs excluded)"
     if minutes_at is None:
+        t0 = min(p["snapshot_mtime"] for p in points)
         minutes_at = {p["step"]: (p["snapshot_mtime"] - t0) / 60 for p in points}.__getitem__
-    lines = ["# Codec learning curve (held-out solo clips)", "",
-             "minutes: training wall time from the trainer's logged step rate (pauses between resumed runs excluded).", "",
+        source = "time between snapshot files (pauses between resumed runs included)"
+    lines = ["# Codec learning curve (held-out solo clips)", "", f"minutes: {source}.", "",
              "| step | minutes | pitch full | pitch coarse | mel full | mel coarse | min perplexity |", "|---|---|---|---|---|---|---|"]
     for p in points:
         lines.append(f"| {p['step']} | {minutes_at(p['step']):.1f} | {p['pitch_full']:.3f} | {p['pitch_coarse']:.3f} | "

@@ -63,9 +63,10 @@ def evaluate_run(run: RunDir, opts: EvalOptions) -> dict[str, Any]:
     def embed(wav: torch.Tensor) -> torch.Tensor:
         return strata.condition.embed_audio(wav, sr)
 
-    classifier = AttributeClassifier.fit(embed(_clips(train, sr, opts.seconds)), attribute_labels(train))
+    train_emb = embed(_clips(train, sr, opts.seconds))
+    classifier = AttributeClassifier.fit(train_emb, attribute_labels(train))
     real = embed(audio["real_test"])
-    prompts = PromptSet(reference_fad=embed(_clips(train, sr, opts.seconds)), text_embeddings=strata.condition.embed_text(captions),
+    prompts = PromptSet(reference_fad=train_emb, text_embeddings=strata.condition.embed_text(captions),
                         labels={a: v for a, v in attribute_labels(test).items() if a in ADHERENCE_ATTRIBUTES},
                         reference_probs=classifier.predict_proba(real))
     sets = {}

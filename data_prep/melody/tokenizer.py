@@ -15,11 +15,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..audio_io import as_mono_batch
 from ..errors import DataError
 from ..files import atomic_torch_save
 from ..rvq import ResidualVQ
 from .config import MelodyConfig, MelodyTrainConfig
-from ..audio_io import as_mono_batch
 from .features import fold_chroma, semitone_frames
 from .model import MelodyNet, chroma_features
 
