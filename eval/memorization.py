@@ -8,7 +8,7 @@ calibrated on negative pairs, never copied from another tokenizer.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Sequence
 
 import torch
@@ -17,7 +17,7 @@ from .sinkhorn import SinkhornSettings, sinkhorn_cost
 
 PAIRS_PER_BATCH = 1024
 MIN_PAIRS_PER_BATCH = 16
-KERNEL_BYTES_PER_BATCH = 2 << 20
+KERNEL_BYTES_PER_BATCH = 8 << 20
 
 
 @dataclass
@@ -91,7 +91,14 @@ def padded_histograms(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     n, t = tokens.shape
     if t == 0:
         raise ValueError("cannot build a histogram of an empty token sequence")
-    ordered = tokens.long().sort(dim=1).values
+    tokens = tokens.long()
+    low = int(tokens.min()) if n else 0
+    span = int(tokens.max()) - low + 1 if n else 1
+    # One flat sort of row-offset keys is several times faster than n short row sorts (int32 keys when they fit).
+    key_type = torch.int32 if n * span < 2**31 else torch.long
+    offset = torch.arange(n, dtype=key_type)[:, None] * span
+    keys = (tokens - low).to(key_type) + offset
+    ordered = (keys.reshape(-1).sort().values.reshape(n, t) - offset).long() + low
     new = torch.ones_like(ordered, dtype=torch.bool)
     new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
     slot = new.long().cumsum(1) - 1
@@ -128,6 +135,10 @@ def pair_costs(
             raise ValueError(f"{name} tokens fall outside the {vocab} k-means clusters")
     ids_a, mass_a = padded_histograms(generated)
     ids_b, mass_b = padded_histograms(target)
+    index_type = torch.int32 if vocab * vocab < 2**31 else torch.long
+    ids_a, ids_b = ids_a.to(index_type), ids_b.to(index_type)
+    # Solve on raw distances with epsilon scaled by the unit, then rescale: one pass less over every cost matrix.
+    raw = replace(settings, epsilon=settings.epsilon * unit)
     size_a, size_b = (mass_a > 0).sum(1), (mass_b > 0).sum(1)
     size = torch.maximum(size_a, size_b)
     order = torch.argsort(size)
@@ -141,9 +152,9 @@ def pair_costs(
         sa, sb = int(size_a[idx].max()), int(size_b[idx].max())
         ia, ib = ids_a[idx, :sa], ids_b[idx, :sb]
         flat = (ia[:, :, None] * vocab + ib[:, None, :]).reshape(-1)
-        cost = dist.reshape(-1).index_select(0, flat).reshape(len(idx), sa, sb) / unit
-        out[idx] = sinkhorn_cost(mass_a[idx, :sa], mass_b[idx, :sb], cost, settings).float()
-    return out
+        cost = dist.reshape(-1).index_select(0, flat).reshape(len(idx), sa, sb)
+        out[idx] = sinkhorn_cost(mass_a[idx, :sa], mass_b[idx, :sb], cost, raw).float()
+    return out / unit
 
 
 def negative_pairs(example_index: torch.Tensor, max_pairs: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -280,6 +291,7 @@ def memorization_audit(
     settings_out = {
         "sinkhorn_epsilon": settings.epsilon,
         "sinkhorn_iters": settings.iters,
+        "sinkhorn_omega": settings.omega,
         "sinkhorn_tol": settings.tol,
         "max_fpr": max_fpr,
         "max_negatives": max_negatives,

@@ -6,6 +6,13 @@ log-domain stabilised form (Schmitzer 2019): potentials f, g hold the large expo
 K = exp((f_i + g_j - C_ij) / eps) is rebuilt from them ("absorption") whenever the scalings u, v leave a safe
 range, and between absorptions the cheap scaling updates run as batched vector-matrix products.  The stopping
 rule is POT's: every `check_every` iterations, the L2 error of the second marginal; converged pairs leave the batch.
+
+Updates are over-relaxed (Thibault et al. 2017; Lehmann et al. 2021): each scaling moves to new^omega * old^(1-omega).
+omega = 1 is plain Sinkhorn; 1 < omega < 2 has the same fixed point and, at the small epsilon the audit uses, reaches a
+given accuracy in several times fewer iterations (relaxing from the first iteration matters: a plain start leaves a
+slowly decaying error).  A pair whose marginal error turns non-finite or jumps under relaxation has that block replayed
+with omega = 1 for good, and one whose error stops falling goes on with omega = 1, so relaxation never costs a pair its
+convergence.
 """
 from __future__ import annotations
 
@@ -14,20 +21,23 @@ from dataclasses import dataclass
 
 import torch
 
-ABSORB_LOG_BOUND = 30.0
+ABSORB_LOG_BOUND = 40.0
+PLAIN_KERNEL_LOG_FLOOR = 60.0
 COMPACT_SHARE = 4
 _HI = math.exp(ABSORB_LOG_BOUND)
 _LO = math.exp(-ABSORB_LOG_BOUND)
+DIVERGENCE_GROWTH = 4.0
 
 
 @dataclass(frozen=True)
 class SinkhornSettings:
-    """Entropic regularisation (in cost units), iteration cap and stopping tolerance on the marginal error."""
+    """Entropic regularisation (in cost units), iteration cap, stopping tolerance on the marginal error, over-relaxation."""
 
     epsilon: float = 0.05
     iters: int = 200
     tol: float = 1e-9
     check_every: int = 10
+    omega: float = 1.5
 
 
 def sinkhorn_cost(
@@ -38,34 +48,43 @@ def sinkhorn_cost(
 ) -> torch.Tensor:
     """Transport cost <P, C> of the entropic plan for each pair: a [B,N], b [B,M] (rows sum to 1), cost [B,N,M] -> [B].
 
-    Zero-mass entries of a or b are ignored, which is how callers pad supports to a common size.
+    Zero-mass entries of a or b are ignored, which is how callers pad supports to a common size; the cost entries
+    of padding may hold any finite value.
     """
     if a.dim() != 2 or b.dim() != 2 or cost.shape != (a.shape[0], a.shape[1], b.shape[1]):
         raise ValueError(f"expected a [B,N], b [B,M], cost [B,N,M]; got {tuple(a.shape)}, {tuple(b.shape)}, {tuple(cost.shape)}")
     if settings.epsilon <= 0 or settings.iters < 1 or settings.check_every < 1:
         raise ValueError("sinkhorn needs epsilon > 0, iters >= 1 and check_every >= 1")
+    if not 0 < settings.omega < 2:
+        raise ValueError(f"sinkhorn over-relaxation omega must be in (0, 2), got {settings.omega}")
     out = torch.empty(a.shape[0], dtype=cost.dtype)
     if a.shape[0]:
-        _Batch(a.to(cost.dtype), b.to(cost.dtype), cost, settings.epsilon).run(settings, out)
+        _Batch(a.to(cost.dtype), b.to(cost.dtype), cost, settings.epsilon, settings.omega).run(settings, out)
     return out
 
 
 class _Batch:
-    """The live pairs of one solve: masses, costs, potentials, kernel (and its transpose) and scalings."""
+    """The live pairs of one solve: masses, costs, potentials, kernel (and its transpose), scalings and relaxation."""
 
-    def __init__(self, a: torch.Tensor, b: torch.Tensor, cost: torch.Tensor, eps: float) -> None:
+    def __init__(self, a: torch.Tensor, b: torch.Tensor, cost: torch.Tensor, eps: float, omega: float) -> None:
         self.a, self.b, self.eps = a, b, eps
         self.index = torch.arange(a.shape[0])
         self.mask_a, self.mask_b = a > 0, b > 0
-        self.cost = torch.where(self._pair_mask(), cost, 0.0)
+        self.cost = cost
         tiny = torch.finfo(a.dtype).tiny
         self.log_a = torch.where(self.mask_a, a.clamp_min(tiny).log(), torch.zeros_like(a))
         self.log_b = torch.where(self.mask_b, b.clamp_min(tiny).log(), torch.zeros_like(b))
         self.f, self.g = torch.zeros_like(a), torch.zeros_like(b)
         self.u, self.v = self.mask_a.to(a.dtype), torch.ones_like(b)
-        if float(self.cost.amax()) / eps < 2 * ABSORB_LOG_BOUND:
-            # Every kernel entry is above e^-2B: the plain kernel is safe (padding has cost 0, so its entries are 1).
-            self.kernel = (self.cost / -eps).exp()
+        self.relax = torch.full((a.shape[0], 1), omega, dtype=a.dtype)
+        self.last_err = torch.full((a.shape[0],), math.inf, dtype=a.dtype)
+        if float((cost.amax(dim=(1, 2)) - cost.amin(dim=(1, 2))).max()) / eps < PLAIN_KERNEL_LOG_FLOOR:
+            # Every kernel entry is above e^-60, well inside float32: the plain kernel is safe.  Each pair's costs are shifted by their
+            # minimum (a constant potential: the plan and the iterates are unchanged, the kernel's largest entry is 1).
+            # Padding keeps whatever finite kernel it gets: its scalings are 0 after the first update.
+            low = cost.amin(dim=(1, 2))
+            self.f = low[:, None].expand_as(a) / eps
+            self.kernel = (cost - low[:, None, None]).mul_(-1.0 / eps).exp_()
             self.kernel_t = self.kernel.transpose(1, 2).contiguous()
         else:
             # One exact log-domain iteration so that the first kernel is well scaled whatever epsilon is.
@@ -88,19 +107,27 @@ class _Batch:
         self.u, self.v = self.mask_a.to(self.a.dtype), torch.ones_like(self.b)
 
     def _iterate(self, n: int) -> None:
-        """Scaling updates: two batched vector-matrix products per iteration."""
+        """Scaling updates: two batched vector-matrix products per iteration, over-relaxed where relax > 1."""
+        lo, hi = torch.aminmax(self.relax)
+        w: float | torch.Tensor = float(lo) if bool(lo == hi) else self.relax
+        plain = isinstance(w, float) and w == 1.0
         for _ in range(n):
-            self.v = self.b / _rowvec(self.u, self.kernel)
-            self.u = self.a / _rowvec(self.v, self.kernel_t)
+            v = self.b / _rowvec(self.u, self.kernel)
+            self.v = v if plain else _relaxed(self.v, v, w)
+            u = self.a / _rowvec(self.v, self.kernel_t)
+            self.u = u if plain else _relaxed(self.u, u, w)
 
     def _iterate_log(self, n: int) -> None:
         """Pure log-domain updates of the potentials (stable for any epsilon, slower); then a fresh kernel."""
         self.f = self.f + torch.where(self.mask_a, self.u.log(), 0.0)
         self.g = self.g + torch.where(self.mask_b, self.v.log(), 0.0)
         scaled = self._scaled()
+        w = self.relax
         for _ in range(n):
-            self.g = torch.where(self.mask_b, self.log_b - torch.logsumexp(scaled + self.f[:, :, None], dim=1), 0.0)
-            self.f = torch.where(self.mask_a, self.log_a - torch.logsumexp(scaled + self.g[:, None, :], dim=2), 0.0)
+            g = torch.where(self.mask_b, self.log_b - torch.logsumexp(scaled + self.f[:, :, None], dim=1), 0.0)
+            self.g = w * g + (1 - w) * self.g
+            f = torch.where(self.mask_a, self.log_a - torch.logsumexp(scaled + self.g[:, None, :], dim=2), 0.0)
+            self.f = w * f + (1 - w) * self.f
         self.u, self.v = self.mask_a.to(self.a.dtype), torch.ones_like(self.b)
         self._absorb()
 
@@ -111,7 +138,8 @@ class _Batch:
         return min(float(lo_u), float(lo_v)), max(float(hi_u), float(hi_v))
 
     def run(self, s: SinkhornSettings, out: torch.Tensor) -> None:
-        """Iterate in blocks of check_every; a block that overflows or underflows is replayed in the log domain."""
+        """Iterate in blocks of check_every; a block that overflows or underflows is replayed in the log domain,
+        one whose relaxed pairs diverge is replayed with those pairs made plain, and pairs that stall go plain."""
         done = 0
         while True:
             saved = (self.u, self.v, self.f, self.g, self.kernel, self.kernel_t)
@@ -122,8 +150,17 @@ class _Batch:
                 self._iterate_log(s.check_every)
             elif not (_LO < lo and hi < _HI):
                 self._absorb()
-            done += s.check_every
             err = torch.linalg.vector_norm(self.v * _rowvec(self.u, self.kernel) - self.b, dim=1)
+            diverged = (self.relax[:, 0] > 1) & ~(err <= DIVERGENCE_GROWTH * self.last_err)
+            if bool(diverged.any()):
+                self.u, self.v, self.f, self.g, self.kernel, self.kernel_t = saved
+                self.relax = torch.where(diverged[:, None], 1.0, self.relax)
+                continue
+            # Relaxation that stops helping (the error did not fall over a block) is dropped too: near omega = 2 the
+            # iteration can cycle without ever blowing up.
+            self.relax = torch.where(((self.relax[:, 0] > 1) & (err >= self.last_err))[:, None], 1.0, self.relax)
+            self.last_err = err
+            done += s.check_every
             converged = (err < s.tol) | ~torch.isfinite(err)
             n_conv = int(converged.sum())
             if done >= s.iters or n_conv == converged.numel():
@@ -138,8 +175,15 @@ class _Batch:
         return (_rowvec(self.u, self.kernel * self.cost) * self.v).sum(1)
 
     def _keep(self, rows: torch.Tensor) -> None:
-        for name in ("a", "b", "log_a", "log_b", "cost", "index", "mask_a", "mask_b", "f", "g", "kernel", "kernel_t", "u", "v"):
+        for name in ("a", "b", "log_a", "log_b", "cost", "index", "mask_a", "mask_b", "f", "g", "kernel", "kernel_t", "u", "v",
+                     "relax", "last_err"):
             setattr(self, name, getattr(self, name)[rows])
+
+
+def _relaxed(old: torch.Tensor, new: torch.Tensor, omega: float | torch.Tensor) -> torch.Tensor:
+    """old * (new/old)^omega = new^omega * old^(1-omega); padding stays 0 (new is 0 there, old is lifted off 0)."""
+    ratio = new / old.clamp_min(torch.finfo(old.dtype).tiny)
+    return ratio.mul_(ratio.sqrt()).mul_(old) if isinstance(omega, float) and omega == 1.5 else ratio.pow_(omega).mul_(old)
 
 
 def _rowvec(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:

@@ -31,6 +31,7 @@ class AuditOptions:
     max_fpr: float = 1e-4
     sinkhorn_epsilon: float = 0.05
     sinkhorn_iters: int = 200
+    sinkhorn_omega: float = 1.5
     max_negatives: int = 20000
     batch_size: int = 16
     novelty_samples: int = 0
@@ -104,7 +105,8 @@ def run_audit(
                                   options.continuation_seconds, options.batch_size)
     if not any(g.generated.shape[0] for g in groups):
         raise UserError("every example is shorter than prompt + continuation: lower --prompt-seconds or --continuation-seconds")
-    settings = SinkhornSettings(epsilon=options.sinkhorn_epsilon, iters=options.sinkhorn_iters, tol=1e-6)
+    settings = SinkhornSettings(epsilon=options.sinkhorn_epsilon, iters=options.sinkhorn_iters, tol=1e-6,
+                                omega=options.sinkhorn_omega)
     result = memorization_audit(groups, centroids, max_fpr=options.max_fpr, settings=settings,
                                 max_negatives=options.max_negatives, seed=options.seed)
     result.settings.update({"split": options.split, "num_examples": len(chosen), "semantic_rate": semantic_rate,

@@ -39,6 +39,7 @@ class AuditConfig:
     max_fpr: float = 1e-4
     sinkhorn_epsilon: float = 0.05
     sinkhorn_iters: int = 200
+    sinkhorn_omega: float = 1.5
 
 
 @dataclass

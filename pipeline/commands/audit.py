@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         max_fpr=cfg.max_fpr if args.max_fpr is None else args.max_fpr,
         sinkhorn_epsilon=cfg.sinkhorn_epsilon,
         sinkhorn_iters=cfg.sinkhorn_iters,
+        sinkhorn_omega=cfg.sinkhorn_omega,
         max_negatives=args.max_negatives,
         batch_size=args.batch_size,
         novelty_samples=args.novelty_samples,

@@ -40,6 +40,17 @@ def test_padded_histograms():
     assert ids[1].tolist() == [2, 3, 4] and mass[1].tolist() == [0.5, 0.25, 0.25]
 
 
+def test_padded_histograms_match_a_per_row_count():
+    tokens = torch.randint(1000, 1040, (37, 25), generator=torch.Generator().manual_seed(2))
+    ids, mass = padded_histograms(tokens)
+    for row, (row_ids, row_mass) in enumerate(zip(ids, mass)):
+        values, counts = torch.unique(tokens[row], return_counts=True)
+        n = values.numel()
+        assert row_ids[:n].tolist() == values.tolist()
+        torch.testing.assert_close(row_mass[:n], counts.float() / 25)
+        assert (row_mass[n:] == 0).all()
+
+
 @pytest.mark.parametrize("max_fpr", [1e-3, 1e-2, 0.05])
 def test_tau_meets_requested_fpr_on_synthetic_negatives(max_fpr):
     gen = torch.Generator().manual_seed(0)

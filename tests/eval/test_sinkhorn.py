@@ -82,8 +82,44 @@ def test_pair_costs_match_pot_on_token_sequences():
         assert ours[k] == pytest.approx(ref, rel=1e-4, abs=1e-5)
 
 
+def _token_pairs(seed: int, n: int = 48):
+    """Audit-like pairs: 125 tokens over a 256-cluster vocabulary, about 70 distinct ids per row."""
+    gen = torch.Generator().manual_seed(seed)
+    centroids = torch.randn(256, 32, generator=gen)
+    palettes = torch.stack([torch.randperm(256, generator=gen)[:150] for _ in range(2 * n)])
+    picks = torch.randint(0, 150, (2 * n, 125), generator=gen)
+    rows = palettes.gather(1, picks)
+    return rows[:n], rows[n:], centroids
+
+
+def test_over_relaxation_reaches_the_same_costs_in_fewer_iterations():
+    gen_rows, tgt_rows, centroids = _token_pairs(seed=5)
+    converged = pair_costs(gen_rows, tgt_rows, centroids, SinkhornSettings(0.05, 4000, 1e-9, omega=1.0)).double()
+    relaxed_converged = pair_costs(gen_rows, tgt_rows, centroids, SinkhornSettings(0.05, 4000, 1e-9, omega=1.5)).double()
+    torch.testing.assert_close(relaxed_converged, converged, rtol=2e-5, atol=1e-6)
+
+    def worst_error(omega: float, iters: int) -> float:
+        costs = pair_costs(gen_rows, tgt_rows, centroids, SinkhornSettings(0.05, iters, 1e-9, omega=omega)).double()
+        return float(((costs - converged).abs() / converged).max())
+
+    assert worst_error(1.5, 40) < worst_error(1.0, 40) / 2
+    assert worst_error(1.5, 40) <= worst_error(1.0, 200)
+
+
+def test_diverging_relaxation_falls_back_to_plain_sinkhorn():
+    a, b, cost, problems = _random_problems(seed=6, n_pairs=30, max_a=10, max_b=10)
+    settings = SinkhornSettings(epsilon=0.05, iters=20000, tol=1e-10, omega=1.99)
+    ours = sinkhorn_cost(torch.tensor(a), torch.tensor(b), torch.tensor(cost), settings).numpy()
+    ref = np.array([ot.sinkhorn2(pa, pb, c, 0.05, numItermax=20000, stopThr=1e-10) for pa, pb, c in problems])
+    assert np.isfinite(ours).all()
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-7)
+
+
 def test_rejects_bad_shapes_and_settings():
     with pytest.raises(ValueError):
         sinkhorn_cost(torch.ones(2, 3), torch.ones(2, 4), torch.ones(2, 4, 3))
     with pytest.raises(ValueError):
         sinkhorn_cost(torch.ones(1, 1), torch.ones(1, 1), torch.ones(1, 1, 1), SinkhornSettings(epsilon=0.0))
+    for omega in (0.0, 2.0):
+        with pytest.raises(ValueError):
+            sinkhorn_cost(torch.ones(1, 1), torch.ones(1, 1), torch.ones(1, 1, 1), SinkhornSettings(omega=omega))
