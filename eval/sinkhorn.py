@@ -79,9 +79,10 @@ class _Batch:
         self.relax = torch.full((a.shape[0], 1), omega, dtype=a.dtype)
         self.last_err = torch.full((a.shape[0],), math.inf, dtype=a.dtype)
         if float((cost.amax(dim=(1, 2)) - cost.amin(dim=(1, 2))).max()) / eps < PLAIN_KERNEL_LOG_FLOOR:
-            # Every kernel entry is above e^-60, well inside float32: the plain kernel is safe.  Each pair's costs are shifted by their
-            # minimum (a constant potential: the plan and the iterates are unchanged, the kernel's largest entry is 1).
-            # Padding keeps whatever finite kernel it gets: its scalings are 0 after the first update.
+            # Every kernel entry is above e^-60, well inside float32: the plain kernel is safe.  Each pair's costs are
+            # shifted by their minimum (a constant potential: the plan and the iterates are unchanged, the kernel's
+            # largest entry is 1).  Padding keeps whatever finite kernel it gets: its scalings are 0 after the first
+            # update.
             low = cost.amin(dim=(1, 2))
             self.f = low[:, None].expand_as(a) / eps
             self.kernel = (cost - low[:, None, None]).mul_(-1.0 / eps).exp_()
