@@ -92,8 +92,8 @@ def padded_histograms(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     if t == 0:
         raise ValueError("cannot build a histogram of an empty token sequence")
     tokens = tokens.long()
-    low = int(tokens.min()) if n else 0
-    span = int(tokens.max()) - low + 1 if n else 1
+    low = int(tokens.min())
+    span = int(tokens.max()) - low + 1
     # One flat sort of row-offset keys is several times faster than n short row sorts (int32 keys when they fit).
     key_type = torch.int32 if n * span < 2**31 else torch.long
     offset = torch.arange(n, dtype=key_type)[:, None] * span

@@ -98,14 +98,22 @@ class _Batch:
         """-C/eps on the joint support, -inf on padding."""
         return torch.where(self._pair_mask(), -self.cost / self.eps, -math.inf)
 
-    def _absorb(self) -> None:
-        """Move the scalings into the potentials and rebuild K; padding gets 1 so its zero mass yields a zero scaling."""
+    def _fold_scalings(self) -> None:
+        """Move the scalings into the potentials; u, v restart at 1 on the supports (0 for padding rows)."""
         self.f = self.f + torch.where(self.mask_a, self.u.log(), 0.0)
         self.g = self.g + torch.where(self.mask_b, self.v.log(), 0.0)
+        self.u, self.v = self.mask_a.to(self.a.dtype), torch.ones_like(self.b)
+
+    def _rebuild_kernel(self) -> None:
+        """K from the potentials; padding gets 1 so its zero mass yields a zero scaling."""
         logk = self._scaled() + self.f[:, :, None] + self.g[:, None, :]
         self.kernel = torch.where(self._pair_mask(), logk.exp(), 1.0)
         self.kernel_t = self.kernel.transpose(1, 2).contiguous()
-        self.u, self.v = self.mask_a.to(self.a.dtype), torch.ones_like(self.b)
+
+    def _absorb(self) -> None:
+        """Re-centre: fold the scalings into the potentials and rebuild K."""
+        self._fold_scalings()
+        self._rebuild_kernel()
 
     def _iterate(self, n: int) -> None:
         """Scaling updates: two batched vector-matrix products per iteration, over-relaxed where relax > 1."""
@@ -120,8 +128,7 @@ class _Batch:
 
     def _iterate_log(self, n: int) -> None:
         """Pure log-domain updates of the potentials (stable for any epsilon, slower); then a fresh kernel."""
-        self.f = self.f + torch.where(self.mask_a, self.u.log(), 0.0)
-        self.g = self.g + torch.where(self.mask_b, self.v.log(), 0.0)
+        self._fold_scalings()
         scaled = self._scaled()
         w = self.relax
         for _ in range(n):
@@ -129,8 +136,7 @@ class _Batch:
             self.g = w * g + (1 - w) * self.g
             f = torch.where(self.mask_a, self.log_a - torch.logsumexp(scaled + self.g[:, None, :], dim=2), 0.0)
             self.f = w * f + (1 - w) * self.f
-        self.u, self.v = self.mask_a.to(self.a.dtype), torch.ones_like(self.b)
-        self._absorb()
+        self._rebuild_kernel()
 
     def _scaling_range(self) -> tuple[float, float]:
         """Smallest and largest scaling on the supports (padding scalings are exactly 0 and are lifted to 1)."""
@@ -182,7 +188,10 @@ class _Batch:
 
 
 def _relaxed(old: torch.Tensor, new: torch.Tensor, omega: float | torch.Tensor) -> torch.Tensor:
-    """old * (new/old)^omega = new^omega * old^(1-omega); padding stays 0 (new is 0 there, old is lifted off 0)."""
+    """old * (new/old)^omega = new^omega * old^(1-omega); padding stays 0 (new is 0 there, old is lifted off 0).
+
+    The default omega 1.5 takes r * sqrt(r): about 3x cheaper than pow on CPU, and this runs twice per iteration.
+    """
     ratio = new / old.clamp_min(torch.finfo(old.dtype).tiny)
     return ratio.mul_(ratio.sqrt()).mul_(old) if isinstance(omega, float) and omega == 1.5 else ratio.pow_(omega).mul_(old)
 
