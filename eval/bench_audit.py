@@ -64,7 +64,7 @@ WORKLOADS = {
     "sparse": {"vocab": 1024, "palette": 48, "mean_run": 3.0},
 }
 # Iteration budgets tried, smallest first, for the over-relaxed solver to match the POT loop's accuracy.
-ITERATION_LADDER = (10, 20, 30, 40, 50, 75, 100, 150, 200)
+ITERATION_LADDER = (10, 15, 20, 25, 30, 40, 50, 75, 100, 150, 200)
 REFERENCE_ITERS = 5000
 # Relative errors below this are float32 rounding (the batched solver runs in float32, POT in float64).
 FLOAT32_ERROR_FLOOR = 1e-6

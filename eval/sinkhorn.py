@@ -11,8 +11,9 @@ Updates are over-relaxed (Thibault et al. 2017; Lehmann et al. 2021): each scali
 omega = 1 is plain Sinkhorn; 1 < omega < 2 has the same fixed point and, at the small epsilon the audit uses, reaches a
 given accuracy in several times fewer iterations (relaxing from the first iteration matters: a plain start leaves a
 slowly decaying error).  A pair whose marginal error turns non-finite or jumps under relaxation has that block replayed
-with omega = 1 for good, and one whose error stops falling goes on with omega = 1, so relaxation never costs a pair its
-convergence.
+with omega = 1 for good (the first block is judged against the starting error), and one whose error stops falling goes
+on with omega = 1, so relaxation never costs a pair its convergence.  The cost is read out after one last plain update
+of u, which puts a relaxed iterate back on the row constraint; without it, its overshoot dominates the cost's error.
 """
 from __future__ import annotations
 
@@ -40,16 +41,36 @@ class SinkhornSettings:
     omega: float = 1.5
 
 
+class Workspace:
+    """Flat buffers reused across the batches of one job, by name.
+
+    A fresh multi-megabyte tensor costs a page fault per 4 KiB on its first touch (the allocator hands large blocks
+    back to the system when they are freed); on the audit bench's dense pairs that was a third of the time.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def take(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """An uninitialised contiguous tensor of this shape, backed by the buffer called name (grown if needed)."""
+        numel = math.prod(shape)
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.dtype != dtype or buffer.numel() < numel:
+            buffer = self._buffers[name] = torch.empty(numel, dtype=dtype)
+        return buffer[:numel].view(shape)
+
+
 def sinkhorn_cost(
     a: torch.Tensor,
     b: torch.Tensor,
     cost: torch.Tensor,
     settings: SinkhornSettings = SinkhornSettings(),
+    workspace: Workspace | None = None,
 ) -> torch.Tensor:
     """Transport cost <P, C> of the entropic plan for each pair: a [B,N], b [B,M] (rows sum to 1), cost [B,N,M] -> [B].
 
     Zero-mass entries of a or b are ignored, which is how callers pad supports to a common size; the cost entries
-    of padding may hold any finite value.
+    of padding may hold any finite value.  A caller solving many batches passes one workspace for all of them.
     """
     if a.dim() != 2 or b.dim() != 2 or cost.shape != (a.shape[0], a.shape[1], b.shape[1]):
         raise ValueError(f"expected a [B,N], b [B,M], cost [B,N,M]; got {tuple(a.shape)}, {tuple(b.shape)}, {tuple(cost.shape)}")
@@ -59,15 +80,17 @@ def sinkhorn_cost(
         raise ValueError(f"sinkhorn over-relaxation omega must be in (0, 2), got {settings.omega}")
     out = torch.empty(a.shape[0], dtype=cost.dtype)
     if a.shape[0]:
-        _Batch(a.to(cost.dtype), b.to(cost.dtype), cost, settings.epsilon, settings.omega).run(settings, out)
+        batch = _Batch(a.to(cost.dtype), b.to(cost.dtype), cost, settings.epsilon, settings.omega, workspace or Workspace())
+        batch.run(settings, out)
     return out
 
 
 class _Batch:
     """The live pairs of one solve: masses, costs, potentials, kernel (and its transpose), scalings and relaxation."""
 
-    def __init__(self, a: torch.Tensor, b: torch.Tensor, cost: torch.Tensor, eps: float, omega: float) -> None:
-        self.a, self.b, self.eps = a, b, eps
+    def __init__(self, a: torch.Tensor, b: torch.Tensor, cost: torch.Tensor, eps: float, omega: float,
+                 workspace: Workspace) -> None:
+        self.a, self.b, self.eps, self.workspace = a, b, eps, workspace
         self.index = torch.arange(a.shape[0])
         self.mask_a, self.mask_b = a > 0, b > 0
         self.cost = cost
@@ -77,7 +100,6 @@ class _Batch:
         self.f, self.g = torch.zeros_like(a), torch.zeros_like(b)
         self.u, self.v = self.mask_a.to(a.dtype), torch.ones_like(b)
         self.relax = torch.full((a.shape[0], 1), omega, dtype=a.dtype)
-        self.last_err = torch.full((a.shape[0],), math.inf, dtype=a.dtype)
         if float((cost.amax(dim=(1, 2)) - cost.amin(dim=(1, 2))).max()) / eps < PLAIN_KERNEL_LOG_FLOOR:
             # Every kernel entry is above e^-60, well inside float32: the plain kernel is safe.  Each pair's costs are
             # shifted by their minimum (a constant potential: the plan and the iterates are unchanged, the kernel's
@@ -85,11 +107,15 @@ class _Batch:
             # update.
             low = cost.amin(dim=(1, 2))
             self.f = low[:, None].expand_as(a) / eps
-            self.kernel = (cost - low[:, None, None]).mul_(-1.0 / eps).exp_()
-            self.kernel_t = self.kernel.transpose(1, 2).contiguous()
+            self.kernel = torch.sub(cost, low[:, None, None], out=workspace.take("kernel", cost.shape, cost.dtype))
+            self.kernel.mul_(-1.0 / eps).exp_()
+            transposed = self.kernel.transpose(1, 2)
+            self.kernel_t = workspace.take("kernel_t", transposed.shape, cost.dtype).copy_(transposed)
         else:
             # One exact log-domain iteration so that the first kernel is well scaled whatever epsilon is.
             self._iterate_log(1)
+        # The starting error is the yardstick for the first block: a relaxed start that blows up is caught there too.
+        self.last_err = self._marginal_error()
 
     def _pair_mask(self) -> torch.Tensor:
         return self.mask_a[:, :, None] & self.mask_b[:, None, :]
@@ -150,15 +176,16 @@ class _Batch:
         done = 0
         while True:
             saved = (self.u, self.v, self.f, self.g, self.kernel, self.kernel_t)
-            self._iterate(s.check_every)
+            block = min(s.check_every, s.iters - done)
+            self._iterate(block)
             lo, hi = self._scaling_range()
             if not (lo > 0.0 and hi < math.inf):
                 self.u, self.v, self.f, self.g, self.kernel, self.kernel_t = saved
-                self._iterate_log(s.check_every)
+                self._iterate_log(block)
             elif not (_LO < lo and hi < _HI):
                 self._absorb()
-            err = torch.linalg.vector_norm(self.v * _rowvec(self.u, self.kernel) - self.b, dim=1)
-            diverged = (self.relax[:, 0] > 1) & ~(err <= DIVERGENCE_GROWTH * self.last_err)
+            err = self._marginal_error()
+            diverged = (self.relax[:, 0] > 1) & (~torch.isfinite(err) | (err > DIVERGENCE_GROWTH * self.last_err))
             if bool(diverged.any()):
                 self.u, self.v, self.f, self.g, self.kernel, self.kernel_t = saved
                 self.relax = torch.where(diverged[:, None], 1.0, self.relax)
@@ -167,7 +194,7 @@ class _Batch:
             # iteration can cycle without ever blowing up.
             self.relax = torch.where(((self.relax[:, 0] > 1) & (err >= self.last_err))[:, None], 1.0, self.relax)
             self.last_err = err
-            done += s.check_every
+            done += block
             converged = (err < s.tol) | ~torch.isfinite(err)
             n_conv = int(converged.sum())
             if done >= s.iters or n_conv == converged.numel():
@@ -177,9 +204,21 @@ class _Batch:
                 out[self.index[converged]] = self._plan_cost()[converged]
                 self._keep(~converged)
 
+    def _marginal_error(self) -> torch.Tensor:
+        """L2 error of the plan's second marginal per pair (POT's stopping measure)."""
+        return torch.linalg.vector_norm(self.v * _rowvec(self.u, self.kernel) - self.b, dim=1)
+
     def _plan_cost(self) -> torch.Tensor:
-        """sum_ij u_i K_ij v_j C_ij per pair (padding has zero scalings, so it adds nothing)."""
-        return (_rowvec(self.u, self.kernel * self.cost) * self.v).sum(1)
+        """sum_ij u_i K_ij v_j C_ij per pair, read out after one last plain update of u (padding adds nothing).
+
+        The plain update makes the rows exact, as POT's last step does.  A relaxed iterate overshoots its rows; read
+        through this projection its cost is several times closer to the converged one (3e-4 instead of 1.5e-3 relative
+        after 20 iterations on the audit bench's dense pairs).  A row whose update overflows keeps its iterate.
+        """
+        u = self.a / _rowvec(self.v, self.kernel_t)
+        u = torch.where(torch.isfinite(u), u, self.u)
+        weighted = torch.mul(self.kernel, self.cost, out=self.workspace.take("plan", self.cost.shape, self.cost.dtype))
+        return (_rowvec(u, weighted) * self.v).sum(1)
 
     def _keep(self, rows: torch.Tensor) -> None:
         for name in ("a", "b", "log_a", "log_b", "cost", "index", "mask_a", "mask_b", "f", "g", "kernel", "kernel_t", "u", "v",
