@@ -86,7 +86,7 @@ def sinkhorn_cost(
 
 
 class _Batch:
-    """The live pairs of one solve: masses, costs, potentials, kernel (and its transpose), scalings and relaxation."""
+    """The live pairs of one solve: masses, costs, potentials, kernel, scalings and relaxation."""
 
     def __init__(self, a: torch.Tensor, b: torch.Tensor, cost: torch.Tensor, eps: float, omega: float,
                  workspace: Workspace) -> None:
@@ -109,8 +109,6 @@ class _Batch:
             self.f = low[:, None].expand_as(a) / eps
             self.kernel = torch.sub(cost, low[:, None, None], out=workspace.take("kernel", cost.shape, cost.dtype))
             self.kernel.mul_(-1.0 / eps).exp_()
-            transposed = self.kernel.transpose(1, 2)
-            self.kernel_t = workspace.take("kernel_t", transposed.shape, cost.dtype).copy_(transposed)
         else:
             # One exact log-domain iteration so that the first kernel is well scaled whatever epsilon is.
             self._iterate_log(1)
@@ -134,7 +132,6 @@ class _Batch:
         """K from the potentials; padding gets 1 so its zero mass yields a zero scaling."""
         logk = self._scaled() + self.f[:, :, None] + self.g[:, None, :]
         self.kernel = torch.where(self._pair_mask(), logk.exp(), 1.0)
-        self.kernel_t = self.kernel.transpose(1, 2).contiguous()
 
     def _absorb(self) -> None:
         """Re-centre: fold the scalings into the potentials and rebuild K."""
@@ -149,7 +146,7 @@ class _Batch:
         for _ in range(n):
             v = self.b / _rowvec(self.u, self.kernel)
             self.v = v if plain else _relaxed(self.v, v, w)
-            u = self.a / _rowvec(self.v, self.kernel_t)
+            u = self.a / _rowvec(self.v, self.kernel.transpose(1, 2))
             self.u = u if plain else _relaxed(self.u, u, w)
 
     def _iterate_log(self, n: int) -> None:
@@ -175,19 +172,19 @@ class _Batch:
         one whose relaxed pairs diverge is replayed with those pairs made plain, and pairs that stall go plain."""
         done = 0
         while True:
-            saved = (self.u, self.v, self.f, self.g, self.kernel, self.kernel_t)
+            saved = (self.u, self.v, self.f, self.g, self.kernel)
             block = min(s.check_every, s.iters - done)
             self._iterate(block)
             lo, hi = self._scaling_range()
             if not (lo > 0.0 and hi < math.inf):
-                self.u, self.v, self.f, self.g, self.kernel, self.kernel_t = saved
+                self.u, self.v, self.f, self.g, self.kernel = saved
                 self._iterate_log(block)
             elif not (_LO < lo and hi < _HI):
                 self._absorb()
             err = self._marginal_error()
             diverged = (self.relax[:, 0] > 1) & (~torch.isfinite(err) | (err > DIVERGENCE_GROWTH * self.last_err))
             if bool(diverged.any()):
-                self.u, self.v, self.f, self.g, self.kernel, self.kernel_t = saved
+                self.u, self.v, self.f, self.g, self.kernel = saved
                 self.relax = torch.where(diverged[:, None], 1.0, self.relax)
                 continue
             # Relaxation that stops helping (the error did not fall over a block) is dropped too: near omega = 2 the
@@ -215,13 +212,13 @@ class _Batch:
         through this projection its cost is several times closer to the converged one (3e-4 instead of 1.5e-3 relative
         after 20 iterations on the audit bench's dense pairs).  A row whose update overflows keeps its iterate.
         """
-        u = self.a / _rowvec(self.v, self.kernel_t)
+        u = self.a / _rowvec(self.v, self.kernel.transpose(1, 2))
         u = torch.where(torch.isfinite(u), u, self.u)
         weighted = torch.mul(self.kernel, self.cost, out=self.workspace.take("plan", self.cost.shape, self.cost.dtype))
         return (_rowvec(u, weighted) * self.v).sum(1)
 
     def _keep(self, rows: torch.Tensor) -> None:
-        for name in ("a", "b", "log_a", "log_b", "cost", "index", "mask_a", "mask_b", "f", "g", "kernel", "kernel_t", "u", "v",
+        for name in ("a", "b", "log_a", "log_b", "cost", "index", "mask_a", "mask_b", "f", "g", "kernel", "u", "v",
                      "relax", "last_err"):
             setattr(self, name, getattr(self, name)[rows])
 
@@ -236,5 +233,9 @@ def _relaxed(old: torch.Tensor, new: torch.Tensor, omega: float | torch.Tensor) 
 
 
 def _rowvec(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-    """Batched x^T M for x [B,N], M [B,N,M]: the row-vector product is the fast bmm layout on CPU."""
+    """Batched x^T M for x [B,N], M [B,N,M]: the row-vector product is the fast bmm layout on CPU.
+
+    Passed a transposed view of K it computes K v without copying K^T, which cost more than the slightly slower
+    strided product it saves.
+    """
     return torch.bmm(x[:, None, :], matrix)[:, 0, :]
