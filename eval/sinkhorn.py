@@ -12,7 +12,8 @@ omega = 1 is plain Sinkhorn; 1 < omega < 2 has the same fixed point and, at the 
 given accuracy in several times fewer iterations (relaxing from the first iteration matters: a plain start leaves a
 slowly decaying error).  A pair whose marginal error turns non-finite or jumps under relaxation has that block replayed
 with omega = 1 for good (the first block is judged against the starting error), and one whose error stops falling goes
-on with omega = 1, so relaxation never costs a pair its convergence.  The cost is read out after one last plain update
+on with omega = 1, so relaxation never costs a pair its convergence (near omega = 2 it can cost the first blocks, so
+under a small iteration cap keep the default 1.5).  The cost is read out after one last plain update
 of u, which puts a relaxed iterate back on the row constraint; without it, its overshoot dominates the cost's error.
 """
 from __future__ import annotations
@@ -45,7 +46,7 @@ class Workspace:
     """Flat buffers reused across the batches of one job, by name.
 
     A fresh multi-megabyte tensor costs a page fault per 4 KiB on its first touch (the allocator hands large blocks
-    back to the system when they are freed); on the audit bench's dense pairs that was a third of the time.
+    back to the system when they are freed); on the audit bench's dense pairs that was a quarter to a third of the time.
     """
 
     def __init__(self) -> None:
