@@ -29,6 +29,7 @@ COMPACT_SHARE = 4
 _HI = math.exp(ABSORB_LOG_BOUND)
 _LO = math.exp(-ABSORB_LOG_BOUND)
 DIVERGENCE_GROWTH = 4.0
+LOG2_E = 1.0 / math.log(2.0)
 
 
 @dataclass(frozen=True)
@@ -101,15 +102,16 @@ class _Batch:
         self.f, self.g = torch.zeros_like(a), torch.zeros_like(b)
         self.u, self.v = self.mask_a.to(a.dtype), torch.ones_like(b)
         self.relax = torch.full((a.shape[0], 1), omega, dtype=a.dtype)
-        if float((cost.amax(dim=(1, 2)) - cost.amin(dim=(1, 2))).max()) / eps < PLAIN_KERNEL_LOG_FLOOR:
+        low, high = cost.amin(dim=(1, 2)), cost.amax(dim=(1, 2))
+        if float((high - low).max()) / eps < PLAIN_KERNEL_LOG_FLOOR:
             # Every kernel entry is above e^-60, well inside float32: the plain kernel is safe.  Each pair's costs are
             # shifted by their minimum (a constant potential: the plan and the iterates are unchanged, the kernel's
             # largest entry is 1).  Padding keeps whatever finite kernel it gets: its scalings are 0 after the first
-            # update.
-            low = cost.amin(dim=(1, 2))
-            self.f = low[:, None].expand_as(a) / eps
-            self.kernel = torch.sub(cost, low[:, None, None], out=workspace.take("kernel", cost.shape, cost.dtype))
-            self.kernel.mul_(-1.0 / eps).exp_()
+            # update.  The kernel is 2^((low - C) log2(e)/eps): torch's vectorised exp2 is about 4x faster than its exp.
+            self.f = (low / eps)[:, None].expand_as(a)
+            scale = LOG2_E / eps
+            kernel = workspace.take("kernel", cost.shape, cost.dtype)
+            self.kernel = torch.add((low * scale)[:, None, None], cost, alpha=-scale, out=kernel).exp2_()
         else:
             # One exact log-domain iteration so that the first kernel is well scaled whatever epsilon is.
             self._iterate_log(1)

@@ -4,6 +4,7 @@ import ot
 import pytest
 import torch
 
+from eval import memorization
 from eval.memorization import centroid_distances, pair_costs
 from eval.sinkhorn import SinkhornSettings, Workspace, sinkhorn_cost
 
@@ -80,6 +81,18 @@ def test_pair_costs_match_pot_on_token_sequences():
         m = np.linalg.norm(c[ia][:, None] - c[ib][None], axis=-1) / unit
         ref = ot.sinkhorn2(ca / ca.sum(), cb / cb.sum(), m, 0.1, numItermax=3000, stopThr=1e-9)
         assert ours[k] == pytest.approx(ref, rel=1e-4, abs=1e-5)
+
+
+def test_pair_costs_are_the_same_however_their_costs_are_gathered(monkeypatch):
+    gen_rows, tgt_rows, centroids = _token_pairs(seed=8, n=40)
+    settings = SinkhornSettings(epsilon=0.05, iters=200, tol=1e-7)
+    one_gather = pair_costs(gen_rows, tgt_rows, centroids, settings, batch_size=16)
+    # A gather budget below one batch: every batch is gathered alone, and the workspace is shared with another call.
+    monkeypatch.setattr(memorization, "GATHER_CELLS", 100)
+    workspace = Workspace()
+    pair_costs(tgt_rows[:5], gen_rows[:5], centroids, settings, workspace=workspace)
+    torch.testing.assert_close(pair_costs(gen_rows, tgt_rows, centroids, settings, batch_size=16, workspace=workspace),
+                               one_gather)
 
 
 def _token_pairs(seed: int, n: int = 48):
