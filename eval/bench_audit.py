@@ -4,9 +4,10 @@ The pairs look like audit pairs: 5 s continuations at 25 Hz (125 tokens), made o
 per-clip palette, in two workloads: dense histograms like the tiny profile's real tokens and sparse ones.  Both sides
 start from token sequences (histograms and ground costs included) and run on one thread (numpy's small products do;
 torch is set to 1 thread for the measurement).  Two comparisons:
-- same settings: plain Sinkhorn on both sides, same epsilon, iteration cap and stopping tolerance;
+- same settings: plain Sinkhorn with POT's read-out on both sides, same epsilon, iteration cap and stopping tolerance;
 - equal accuracy: the over-relaxed solver at the smallest iteration budget whose worst relative error against
-  converged costs is no larger than the POT loop's at the audit settings (or than 1e-6, float32 rounding).
+  converged costs, over the POT loop's pairs, is no larger than the POT loop's at the audit settings (or than 1e-6,
+  float32 rounding).
 The speedups are single-thread; the relaxed solver's rate on all of torch's threads is reported beside them.
 POT is a benchmark/test-only dependency and is imported here, inside the function, only.
 """
@@ -64,7 +65,7 @@ WORKLOADS = {
     "sparse": {"vocab": 1024, "palette": 48, "mean_run": 3.0},
 }
 # Iteration budgets tried, smallest first, for the over-relaxed solver to match the POT loop's accuracy.
-ITERATION_LADDER = (10, 15, 20, 25, 30, 40, 50, 75, 100, 150, 200)
+ITERATION_LADDER = (*range(10, 51), 60, 75, 100, 150, 200)
 REFERENCE_ITERS = 5000
 # Relative errors below this are float32 rounding (the batched solver runs in float32, POT in float64).
 FLOAT32_ERROR_FLOOR = 1e-6
@@ -76,7 +77,9 @@ def bench_audit(quick: bool = False) -> dict[str, Any]:
     Accuracy is the largest relative error against converged costs (POT, 5000 iterations) on the POT loop's pairs.
     Each side is timed `repeats` times, interleaved, and its best time is kept, so a busy machine hurts both alike.
     """
-    n_pairs, n_pot, repeats = (512, 16, 1) if quick else (4096, 64, 3)
+    # The worst error is set by a few slow pairs, so accuracy needs a few hundred pairs: on 64, one budget matched
+    # POT's error that needed 2.5x more iterations on 256.
+    n_pairs, n_pot, repeats = (512, 32, 1) if quick else (4096, 256, 3)
     audit = SinkhornSettings(epsilon=0.05, iters=200, tol=1e-6)
     figures: dict[str, Any] = {"epsilon": audit.epsilon, "iters_cap": audit.iters, "tol": audit.tol, "omega": audit.omega,
                                "reference_iters": REFERENCE_ITERS, "pairs_batched": n_pairs, "pairs_pot": n_pot,
@@ -112,7 +115,7 @@ def _workload(n_pairs: int, n_pot: int, repeats: int, audit: SinkhornSettings, *
         def error(costs: Any) -> float:
             return _max_rel_diff(costs, truth)
 
-        plain = replace(audit, omega=1.0)
+        plain = replace(audit, omega=1.0, extrapolate=False)
         target = max(FLOAT32_ERROR_FLOOR, error(pot_pair_costs(gen[:n_pot], tgt[:n_pot], centroids, plain, unit)))
         relaxed = next((replace(audit, iters=k) for k in ITERATION_LADDER
                         if error(pair_costs(gen[:n_pot], tgt[:n_pot], centroids, replace(audit, iters=k), distances))

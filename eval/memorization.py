@@ -131,11 +131,12 @@ def pair_costs(
         return torch.zeros(0)
     dist, unit = centroid_distances(centroids) if distances is None else distances
     vocab = dist.shape[0]
-    for name, rows in (("generated", generated), ("target", target)):
-        if rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= vocab):
-            raise ValueError(f"{name} tokens fall outside the {vocab} k-means clusters")
     ids_a, mass_a = padded_histograms(generated)
     ids_b, mass_b = padded_histograms(target)
+    for name, ids in (("generated", ids_a), ("target", ids_b)):
+        low, high = torch.aminmax(ids)
+        if int(low) < 0 or int(high) >= vocab:
+            raise ValueError(f"{name} tokens fall outside the {vocab} k-means clusters")
     index_type = torch.int32 if vocab * vocab < 2**31 else torch.long
     ids_a, ids_b = ids_a.to(index_type), ids_b.to(index_type)
     # Solve on raw distances with epsilon scaled by the unit, then rescale: one pass less over every cost matrix.

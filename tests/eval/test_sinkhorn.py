@@ -83,6 +83,16 @@ def test_pair_costs_match_pot_on_token_sequences():
         assert ours[k] == pytest.approx(ref, rel=1e-4, abs=1e-5)
 
 
+def test_tokens_outside_the_clusters_are_refused():
+    centroids = torch.randn(16, 4)
+    ok = torch.zeros(2, 10, dtype=torch.long)
+    for bad in (ok - 1, ok + 16):
+        with pytest.raises(ValueError, match="outside the 16 k-means clusters"):
+            pair_costs(bad, ok, centroids)
+        with pytest.raises(ValueError, match="outside the 16 k-means clusters"):
+            pair_costs(ok, bad, centroids)
+
+
 def test_pair_costs_are_the_same_however_their_costs_are_gathered(monkeypatch):
     gen_rows, tgt_rows, centroids = _token_pairs(seed=8, n=40)
     settings = SinkhornSettings(epsilon=0.05, iters=200, tol=1e-7)
@@ -106,23 +116,36 @@ def _token_pairs(seed: int, n: int = 48):
 
 
 @pytest.fixture(scope="module")
-def worst_error():
-    """Largest relative error against converged costs on audit-like pairs, for (omega, iteration cap)."""
+def errors():
+    """Relative errors against converged costs on audit-like pairs, for (omega, iteration cap, extrapolation)."""
     gen_rows, tgt_rows, centroids = _token_pairs(seed=5)
     converged = pair_costs(gen_rows, tgt_rows, centroids, SinkhornSettings(0.05, 4000, 1e-9, omega=1.0)).double()
 
-    def error(omega: float, iters: int) -> float:
-        costs = pair_costs(gen_rows, tgt_rows, centroids, SinkhornSettings(0.05, iters, 1e-9, omega=omega)).double()
-        return float(((costs - converged).abs() / converged).max())
+    def error(omega: float, iters: int, extrapolate: bool = True) -> torch.Tensor:
+        settings = SinkhornSettings(0.05, iters, 1e-9, omega=omega, extrapolate=extrapolate)
+        return (pair_costs(gen_rows, tgt_rows, centroids, settings).double() - converged).abs() / converged
 
     return error
+
+
+@pytest.fixture(scope="module")
+def worst_error(errors):
+    return lambda *args: float(errors(*args).max())
 
 
 def test_over_relaxation_reaches_the_same_costs_in_fewer_iterations(worst_error):
     assert worst_error(1.5, 4000) < 2e-5
     assert worst_error(1.5, 40) < worst_error(1.0, 40) / 4
     # Read out on the row constraint, 30 relaxed iterations beat 200 plain ones (without that readout they did not).
-    assert worst_error(1.5, 30) <= worst_error(1.0, 200)
+    assert worst_error(1.5, 30, False) <= worst_error(1.0, 200, False)
+
+
+def test_extrapolating_pairs_cut_short_lowers_the_worst_error_and_not_the_typical_one(errors):
+    for omega, iters in ((1.5, 20), (1.5, 30), (1.0, 200)):
+        assert float(errors(omega, iters).max()) < 0.75 * float(errors(omega, iters, False).max())
+    # Plain Sinkhorn after 20 iterations is still in its transient: the gain guard leaves the typical pair alone.
+    for omega in (1.0, 1.5):
+        assert float(errors(omega, 20).median()) <= 1.05 * float(errors(omega, 20, False).median())
 
 
 def test_relaxation_that_blows_up_in_the_first_block_falls_back_to_plain(worst_error):
