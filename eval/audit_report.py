@@ -41,7 +41,8 @@ def render_markdown(result: AuditResult) -> str:
         f"{s.get('continuation_seconds', '?')} s at {s.get('semantic_rate', '?')} Hz semantic tokens.",
         f"Approximate match: Sinkhorn cost between token histograms < tau; ground cost = {s['ground_cost']} "
         f"(unit {s['cost_unit']:.4g}); epsilon {s['sinkhorn_epsilon']}, up to {s['sinkhorn_iters']} iterations, "
-        f"over-relaxation omega {s.get('sinkhorn_omega', 1.0)}.",
+        f"over-relaxation omega {s.get('sinkhorn_omega', 1.0)}"
+        f"{', pairs cut short by the cap read out extrapolated' if s.get('sinkhorn_extrapolate') else ''}.",
         "",
         "## Threshold",
         "",

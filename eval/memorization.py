@@ -340,6 +340,7 @@ def memorization_audit(
         "sinkhorn_epsilon": settings.epsilon,
         "sinkhorn_iters": settings.iters,
         "sinkhorn_omega": settings.omega,
+        "sinkhorn_extrapolate": settings.extrapolate,
         "sinkhorn_tol": settings.tol,
         "max_fpr": max_fpr,
         "max_negatives": max_negatives,
