@@ -15,7 +15,7 @@ with omega = 1 for good (the first block is judged against the starting error), 
 on with omega = 1, so relaxation never costs a pair its convergence (near omega = 2 it can cost the first blocks, so
 under a small iteration cap keep the default 1.5).  The cost is read out after one last plain update
 of u, which puts a relaxed iterate back on the row constraint; without it, its overshoot dominates the cost's error.
-A pair the cap cuts short is read out from its iterate extrapolated along the last step where that lowers its marginal
+A pair the cap cuts short is read out from its iterate extrapolated along the last step where that halves its marginal
 error (see _Batch._extrapolated): its error then comes from the slow mode that holds it back, which this removes.
 """
 from __future__ import annotations
@@ -103,7 +103,7 @@ class _Batch:
         self.mask_a, self.mask_b = a > 0, b > 0
         self.cost = cost
         self.f, self.g = torch.zeros_like(a), torch.zeros_like(b)
-        self.u, self.v = self.mask_a.to(a.dtype), torch.ones_like(b)
+        self.u, self.v = self.mask_a.to(a.dtype), self.mask_b.to(b.dtype)
         self.relax = torch.full((a.shape[0], 1), omega, dtype=a.dtype)
         # K^T u for the current u and K, kept from the last error check for the next iteration's first product.
         self.column: torch.Tensor | None = None
@@ -132,10 +132,14 @@ class _Batch:
         return torch.where(self._pair_mask(), -self.cost / self.eps, -math.inf)
 
     def _fold_scalings(self) -> None:
-        """Move the scalings into the potentials; u, v restart at 1 on the supports (0 for padding rows)."""
+        """Move the scalings into the potentials; u, v restart at 1 on the supports and 0 on padding.
+
+        Padding scalings must be 0: a rebuilt kernel is 1 on padding, and a padding v of 1 put mass in padding columns
+        (marginal errors and a read-out right after an absorption were wrong).
+        """
         self.f = self.f + torch.where(self.mask_a, self.u.log(), 0.0)
         self.g = self.g + torch.where(self.mask_b, self.v.log(), 0.0)
-        self.u, self.v = self.mask_a.to(self.a.dtype), torch.ones_like(self.b)
+        self.u, self.v = self.mask_a.to(self.a.dtype), self.mask_b.to(self.b.dtype)
         self.column = None
 
     def _rebuild_kernel(self) -> None:
@@ -187,9 +191,16 @@ class _Batch:
         lo_v, hi_v = torch.aminmax(self.v + (~self.mask_b))
         return min(float(lo_u), float(lo_v)), max(float(hi_u), float(hi_v))
 
+    def _out_of_range(self) -> torch.Tensor:
+        """Bool[B]: a scaling on the pair's supports is 0 or not finite."""
+        def bad(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            return (mask & ~((x > 0) & torch.isfinite(x))).any(dim=1)
+        return bad(self.u, self.mask_a) | bad(self.v, self.mask_b)
+
     def run(self, s: SinkhornSettings, out: torch.Tensor) -> None:
-        """Iterate in blocks of check_every; a block that overflows or underflows is replayed in the log domain,
-        one whose relaxed pairs diverge is replayed with those pairs made plain, and pairs that stall go plain."""
+        """Iterate in blocks of check_every; a block whose relaxed pairs diverge (their scalings leave float range or
+        their error jumps) is replayed with those pairs made plain, one that still overflows or underflows is replayed
+        in the log domain, and pairs that stall go plain."""
         done = 0
         while True:
             saved = (self.u, self.v, self.f, self.g, self.kernel)
@@ -198,8 +209,12 @@ class _Batch:
             self._iterate(block, track_last=s.extrapolate and done + block >= s.iters)
             lo, hi = self._scaling_range()
             if not (lo > 0.0 and hi < math.inf):
+                blown = (self.relax[:, 0] > 1) & self._out_of_range()
                 self.u, self.v, self.f, self.g, self.kernel = saved
                 self.column = self.before_last = None
+                if bool(blown.any()):
+                    self.relax = torch.where(blown[:, None], 1.0, self.relax)
+                    continue
                 self._iterate_log(block)
             elif not (_LO < lo and hi < _HI):
                 self._absorb()

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from eval import memorization
-from eval.memorization import centroid_distances, pair_costs
-from eval.sinkhorn import SinkhornSettings, Workspace, sinkhorn_cost
+from eval.memorization import centroid_distances, padded_histograms, pair_costs
+from eval.sinkhorn import SinkhornSettings, Workspace, _Batch, sinkhorn_cost
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -146,6 +146,30 @@ def test_extrapolating_pairs_cut_short_lowers_the_worst_error_and_not_the_typica
     # Plain Sinkhorn after 20 iterations is still in its transient: the gain guard leaves the typical pair alone.
     for omega in (1.0, 1.5):
         assert float(errors(omega, 20).median()) <= 1.05 * float(errors(omega, 20, False).median())
+
+
+def test_an_absorption_changes_neither_the_plan_nor_its_extrapolation():
+    gen_rows, tgt_rows, centroids = _token_pairs(seed=5)
+    ids_a, mass_a = padded_histograms(gen_rows)
+    ids_b, mass_b = padded_histograms(tgt_rows)
+    dist, unit = centroid_distances(centroids)
+    cost = dist[ids_a.long()[:, :, None], ids_b.long()[:, None, :]] / unit
+
+    def plans(absorb: bool):
+        batch = _Batch(mass_a, mass_b, cost, 0.05, 1.5, Workspace())
+        batch._iterate(20, track_last=True)
+        if absorb:  # folds v into the potential g and restarts v at 1 between the last step and the read-out
+            batch._absorb()
+        err = batch._marginal_error()
+        u = batch._row_update(batch.v)
+        far_u, far_v = batch._extrapolated(u, err, torch.ones_like(err, dtype=torch.bool), *batch.before_last)
+        return far_u[:, :, None] * batch.kernel * far_v[:, None, :], u[:, :, None] * batch.kernel * batch.v[:, None, :]
+
+    extrapolated, plain = plans(absorb=False)
+    assert (extrapolated - plain).abs().amax(dim=(1, 2)).gt(1e-6).sum() >= 5
+    extrapolated_after, plain_after = plans(absorb=True)
+    torch.testing.assert_close(plain_after, plain, rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(extrapolated_after, extrapolated, rtol=1e-4, atol=1e-7)
 
 
 def test_relaxation_that_blows_up_in_the_first_block_falls_back_to_plain(worst_error):
