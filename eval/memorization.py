@@ -77,7 +77,7 @@ def token_entropy(tokens: torch.Tensor) -> float:
     """Shannon entropy in bits of a token sequence's histogram: low values flag trivial (e.g. silent) matches."""
     _, counts = torch.unique(tokens.reshape(-1), return_counts=True)
     p = counts.double() / counts.sum()
-    return float(-(p * p.log2()).sum())
+    return float(-(p * p.log2()).sum()) + 0.0  # + 0.0: a one-token sequence reads 0, not -0
 
 
 def centroid_distances(centroids: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -306,6 +306,12 @@ def memorization_audit(
             tgt_rows = _stack_padded(pooled_tgt)
             negatives = pair_costs(gen_rows[i], tgt_rows[j], centroids, settings, distances, workspace=workspace)
     calibration = calibrate_tau(negatives, max_fpr)
+    notes = []
+    zero = int((negatives <= 0).sum())
+    if calibration.resolvable and calibration.tau <= 0 and zero:
+        notes.append(f"{zero} of {negatives.numel()} negative pairs cost 0 (both sides one and the same token, such as "
+                     f"silence): more than max_fpr={max_fpr:g} allows, so tau is 0 and no approximate match can count; "
+                     "exact matches and the entropy column are what this audit can show")
     for g, exact, costs in group_costs:
         approx = costs < calibration.tau
         n = int(exact.numel())
@@ -349,7 +355,8 @@ def memorization_audit(
         "vocab": int(centroids.shape[0]),
         "seed": seed,
     }
-    return AuditResult(settings_out, calibration, per_prompt, candidates, [float(x) for x in negatives], closest)
+    return AuditResult(settings_out, calibration, per_prompt, candidates, [float(x) for x in negatives], closest,
+                       notes=notes)
 
 
 def _stack_padded(rows: list[torch.Tensor]) -> torch.Tensor:

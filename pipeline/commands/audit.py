@@ -62,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"prompt {row['prompt_seconds']:>4g}s: exact {row['exact_matches']}/{row['n']}  "
               f"approximate {row['approximate_matches']}/{row['n']}")
     print(f"tau {cal.tau:.4f} (FPR {cal.achieved_fpr:.3g} on {cal.n_negatives} negatives{'' if cal.resolvable else '; too few to resolve max-fpr'})")
+    for note in result.notes:
+        print(f"note: {note}")
     print(f"wrote {out_dir}/report.md")
     return 0
 
