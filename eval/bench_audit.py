@@ -58,10 +58,8 @@ def pot_pair_costs(generated: torch.Tensor, target: torch.Tensor, table: np.ndar
 
 def distance_table(centroids: torch.Tensor) -> np.ndarray:
     """Centroid distances in float64, in units of their mean (the audit's ground cost), for the POT side."""
-    c = centroids.double()
-    table = torch.cdist(c[None], c[None])[0].numpy()
-    k = table.shape[0]
-    return table / (table.sum() / (k * (k - 1)))
+    dist, unit = centroid_distances(centroids, torch.float64)
+    return dist.numpy() / unit
 
 
 WORKLOADS = {

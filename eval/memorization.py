@@ -80,13 +80,14 @@ def token_entropy(tokens: torch.Tensor) -> float:
     return float(-(p * p.log2()).sum()) + 0.0  # + 0.0: a one-token sequence reads 0, not -0
 
 
-def centroid_distances(centroids: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """Euclidean distances between all centroids [K,K] and their mean over distinct pairs (the ground-cost unit)."""
+def centroid_distances(centroids: torch.Tensor, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, float]:
+    """Euclidean distances between all centroids [K,K] (computed in float64, returned in dtype) and their mean over
+    distinct pairs (the ground-cost unit)."""
     c = centroids.double()
     dist = torch.cdist(c[None], c[None])[0]
     k = c.shape[0]
     unit = float(dist.sum() / (k * (k - 1))) if k > 1 else 1.0
-    return dist.float(), unit if unit > 0 else 1.0
+    return dist.to(dtype), unit if unit > 0 else 1.0
 
 
 def padded_histograms(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,20 +149,15 @@ def pair_costs(
     for chunk in _gather_chunks(_batches((mass_a > 0).sum(1), (mass_b > 0).sum(1), batch_size)):
         # The costs of a whole chunk are gathered before any of it is solved: the solves evict the distance table
         # from cache, and gathering batch by batch between them made a 1024-cluster table's lookups 3x slower.
-        total = sum(b.cells for b in chunk)
-        costs = workspace.take("cost", (total,), dist.dtype)
-        offset = 0
-        for b in chunk:
+        cells = [b.cells for b in chunk]
+        costs = workspace.take("cost", (sum(cells),), dist.dtype).split(cells)
+        for b, cost in zip(chunk, costs):
             flat = workspace.take("cost_index", b.shape, index_type)
             torch.add(ids_a[b.rows, : b.shape[1], None] * vocab, ids_b[b.rows, None, : b.shape[2]], out=flat)
-            torch.index_select(flat_distances, 0, flat.view(-1), out=costs[offset : offset + b.cells])
-            offset += b.cells
-        offset = 0
-        for b in chunk:
-            cost = costs[offset : offset + b.cells].view(b.shape)
-            offset += b.cells
+            torch.index_select(flat_distances, 0, flat.view(-1), out=cost)
+        for b, cost in zip(chunk, costs):
             a, m = mass_a[b.rows, : b.shape[1]], mass_b[b.rows, : b.shape[2]]
-            out[b.rows] = sinkhorn_cost(a, m, cost, raw, workspace).float()
+            out[b.rows] = sinkhorn_cost(a, m, cost.view(b.shape), raw, workspace).float()
     return out / unit
 
 

@@ -165,7 +165,7 @@ class _Batch:
             column = _rowvec(self.u, self.kernel) if self.column is None else self.column
             self.column = None
             if track_last and k == n - 1:
-                self.before_last = (self.v, self.g, torch.linalg.vector_norm(self.v * column - self.b, dim=1))
+                self.before_last = (self.v, self.g, _column_error(self.v, column, self.b))
             v = self.b / column
             self.v = v if plain else _relaxed(self.v, v, w)
             u = self.a / _rowvec(self.v, self.kernel.transpose(1, 2))
@@ -191,6 +191,11 @@ class _Batch:
         lo_v, hi_v = torch.aminmax(self.v + (~self.mask_b))
         return min(float(lo_u), float(lo_v)), max(float(hi_u), float(hi_v))
 
+    def _restore(self, saved: tuple[torch.Tensor, ...]) -> None:
+        """Back to the state saved at a block's start (u, v, f, g, K); what was derived from the block is dropped."""
+        self.u, self.v, self.f, self.g, self.kernel = saved
+        self.column = self.before_last = None
+
     def _out_of_range(self) -> torch.Tensor:
         """Bool[B]: a scaling on the pair's supports is 0 or not finite."""
         def bad(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -210,8 +215,7 @@ class _Batch:
             lo, hi = self._scaling_range()
             if not (lo > 0.0 and hi < math.inf):
                 blown = (self.relax[:, 0] > 1) & self._out_of_range()
-                self.u, self.v, self.f, self.g, self.kernel = saved
-                self.column = self.before_last = None
+                self._restore(saved)
                 if bool(blown.any()):
                     self.relax = torch.where(blown[:, None], 1.0, self.relax)
                     continue
@@ -221,8 +225,7 @@ class _Batch:
             err = self._marginal_error()
             diverged = (self.relax[:, 0] > 1) & (~torch.isfinite(err) | (err > DIVERGENCE_GROWTH * self.last_err))
             if bool(diverged.any()):
-                self.u, self.v, self.f, self.g, self.kernel = saved
-                self.column = None
+                self._restore(saved)
                 self.relax = torch.where(diverged[:, None], 1.0, self.relax)
                 continue
             # Relaxation that stops helping (the error did not fall over a block) is dropped too: near omega = 2 the
@@ -232,12 +235,9 @@ class _Batch:
             done += block
             converged = (err < s.tol) | ~torch.isfinite(err)
             n_conv = int(converged.sum())
-            if n_conv == converged.numel():
-                out[self.index] = self._plan_cost(self._row_update(self.v))
-                return
-            if done >= s.iters:
+            if done >= s.iters or n_conv == converged.numel():
                 u, v = self._row_update(self.v), self.v
-                if self.before_last is not None:
+                if self.before_last is not None:  # only after the cap's block; converged pairs are left as they are
                     u, v = self._extrapolated(u, err, ~converged, *self.before_last)
                 out[self.index] = self._plan_cost(u, v)
                 return
@@ -248,7 +248,7 @@ class _Batch:
     def _marginal_error(self) -> torch.Tensor:
         """L2 error of the plan's second marginal per pair (POT's stopping measure); its K^T u serves the next iteration."""
         self.column = _rowvec(self.u, self.kernel)
-        return torch.linalg.vector_norm(self.v * self.column - self.b, dim=1)
+        return _column_error(self.v, self.column, self.b)
 
     def _row_update(self, v: torch.Tensor) -> torch.Tensor:
         """u = a / (K v): a plain update puts the plan's rows on their constraint, as POT's last step does.
@@ -283,8 +283,8 @@ class _Batch:
         step = (pick(self.g) - pick(g_before)) + (v.clamp_min(tiny).log() - pick(v_before).clamp_min(tiny).log())
         v_far = torch.where(pick(self.mask_b), v * (factor[:, None] * step).exp(), 0.0)
         u_far = a / _rowvec(v_far, kernel.transpose(1, 2))
-        err_far = torch.linalg.vector_norm(v_far * _rowvec(u_far, kernel) - b, dim=1)
-        err_now = torch.linalg.vector_norm(v * _rowvec(pick(u), kernel) - b, dim=1)
+        err_far = _column_error(v_far, _rowvec(u_far, kernel), b)
+        err_now = _column_error(v, _rowvec(pick(u), kernel), b)
         better = err_far < EXTRAPOLATION_GAIN * err_now
         u, v = u.clone(), self.v.clone()
         u[rows[better]], v[rows[better]] = u_far[better], v_far[better]
@@ -311,6 +311,11 @@ def _relaxed(old: torch.Tensor, new: torch.Tensor, omega: float | torch.Tensor) 
     """
     ratio = new / old.clamp_min(torch.finfo(old.dtype).tiny)
     return ratio.div_(ratio.rsqrt()).mul_(old) if isinstance(omega, float) and omega == 1.5 else ratio.pow_(omega).mul_(old)
+
+
+def _column_error(v: torch.Tensor, column: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """L2 error per pair of the plan's second marginal v * (K^T u) against b, given column = K^T u."""
+    return torch.linalg.vector_norm(v * column - b, dim=1)
 
 
 def _rowvec(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:

@@ -158,7 +158,7 @@ def test_an_absorption_changes_neither_the_plan_nor_its_extrapolation():
     def plans(absorb: bool):
         batch = _Batch(mass_a, mass_b, cost, 0.05, 1.5, Workspace())
         batch._iterate(20, track_last=True)
-        if absorb:  # folds v into the potential g and restarts v at 1 between the last step and the read-out
+        if absorb:  # folds v into the potential g and restarts v (1 on its support) between the last step and the read-out
             batch._absorb()
         err = batch._marginal_error()
         u = batch._row_update(batch.v)
