@@ -35,15 +35,29 @@ def eval_batches(layout: Layout, records: list[dict[str, Any]], batch_size: int)
     return [collate(examples[i:i + batch_size]) for i in range(0, len(examples), batch_size)]
 
 
+def to_device(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """Copy a host tensor to `device`; to CUDA through pinned memory without blocking the host."""
+    device = torch.device(device)
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def lm_loss(model: torch.nn.Module, tokens: torch.Tensor, mask: torch.Tensor, layout: Layout | None = None,
             reduction: str = "mean") -> torch.Tensor:
     """Next-token cross-entropy over target positions only ('sum' returns the summed loss for exact averaging).
 
+    A host `mask` keeps the step free of device syncs (positions are indexed, not boolean-selected, on the device).
     With a layout, each target is scored against its own level's ids only, the distribution the sampler draws
     from (it restricts every step to `layout.target_span`), and logits are computed for that section alone.
     """
     select = mask[:, 1:]
-    targets = tokens[:, 1:][select]
+    if select.device.type == "cpu":
+        # Target positions are found on the host: boolean indexing on a GPU waits for the device to count them.
+        select = to_device(select.reshape(-1).nonzero().squeeze(1), tokens.device)
+        targets = tokens[:, 1:].reshape(-1).index_select(0, select)
+    else:
+        targets = tokens[:, 1:][select]
     if layout is None:
         logits = model(tokens[:, :-1], select=select)
         return F.cross_entropy(logits.float(), targets, reduction=reduction)

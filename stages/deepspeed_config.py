@@ -30,6 +30,24 @@ def deepspeed_config(train: TrainConfig, micro_batch: int, world_size: int, log_
     }
 
 
+def build_engine(model: Any, train: TrainConfig, micro_batch: int, world_size: int, total_steps: int, log_dir: Path,
+                 job_name: str) -> Any:
+    """The DeepSpeed engine around `model`: AdamW (fused kernels on CUDA), warmup-cosine LR and `deepspeed_config`."""
+    import deepspeed
+    import torch
+
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    # The fused kernel updates every parameter of a group in one launch; it exists for CUDA tensors only.
+    fused = {"fused": True} if torch.cuda.is_available() else {}
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": train.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=train.lr, betas=(0.9, 0.95), **fused)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(train, total_steps))
+    config = deepspeed_config(train, micro_batch, world_size, log_dir, job_name)
+    engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=scheduler, config=config)
+    return engine
+
+
 def warmup_cosine(train: TrainConfig, total_steps: int) -> Callable[[int], float]:
     """LR multiplier: linear warmup over warmup_steps, then cosine decay to min_lr_ratio at total_steps."""
     warmup = max(0, train.warmup_steps)

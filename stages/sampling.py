@@ -34,6 +34,10 @@ def pick(logits: torch.Tensor, temperature: float, top_k: int, top_p: float,
     if temperature <= 0:
         return logits.argmax(-1)
     probs = filter_logits(logits / temperature, top_k, top_p).softmax(-1)
+    if generator is not None and generator.device.type != probs.device.type:
+        # A generator draws on its own device only: a host generator with a GPU model samples on the host
+        # (one sync per token), so the same seed gives the same draws wherever the model runs.
+        return torch.multinomial(probs.float().cpu(), 1, generator=generator).squeeze(-1).to(probs.device)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 

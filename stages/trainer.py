@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from .batches import eval_batches, lm_loss, sample_batch
+from .batches import eval_batches, lm_loss, sample_batch, to_device
 from .config import StageConfig, TrainConfig
-from .deepspeed_config import deepspeed_config, prepare_environment, warmup_cosine
+from .deepspeed_config import build_engine, prepare_environment
 from .errors import StageError
 from .layouts import Layout, make_layout
 from .stage import Stage
@@ -95,7 +95,7 @@ def train_stage(stage: str, records: list[dict[str, Any]], meta: dict[str, Any],
                 gen = torch.Generator().manual_seed(seed)
                 torch.manual_seed(seed + 1)
                 tokens, mask = sample_batch(layout, records, stage_cfg.batch_size, gen, drop, text_prob)
-                loss = lm_loss(engine, tokens.to(device), mask.to(device), layout)
+                loss = lm_loss(engine, to_device(tokens, device), mask, layout)
                 mean, finite = _reduce_loss(loss, world, device)
                 if finite:
                     in_a_row = 0
@@ -153,7 +153,7 @@ def validate(engine: Any, layout: Layout, records: list[dict[str, Any]], batch_s
     totals = torch.zeros(2, dtype=torch.float64)
     with torch.no_grad():
         for tokens, mask in eval_batches(layout, records[rank::world], batch_size):
-            totals[0] += float(lm_loss(engine, tokens.to(device), mask.to(device), layout, reduction="sum"))
+            totals[0] += float(lm_loss(engine, to_device(tokens, device), mask, layout, reduction="sum"))
             totals[1] += int(mask[:, 1:].sum())
     engine.train()
     totals = totals.to(device)
@@ -218,14 +218,7 @@ def _engine(deepspeed: Any, layout: Layout, stage_cfg: StageConfig, train_cfg: T
             log_dir: Path, stage: str) -> Any:
     torch.manual_seed(train_cfg.seed)
     model = Transformer(stage_cfg.model, layout.vocab.size)
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": train_cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=train_cfg.lr, betas=(0.9, 0.95))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(train_cfg, stage_cfg.steps))
-    config = deepspeed_config(train_cfg, stage_cfg.batch_size, world, log_dir, stage)
-    engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=scheduler, config=config)
-    return engine
+    return build_engine(model, train_cfg, stage_cfg.batch_size, world, stage_cfg.steps, log_dir, stage)
 
 
 def _maybe_resume(engine: Any, ckpt_dir: Path, resume: bool, stage: str) -> int:

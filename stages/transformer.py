@@ -189,8 +189,8 @@ class Transformer(nn.Module):
                 select: torch.Tensor | None = None, vocab_range: tuple[int, int] | None = None) -> torch.Tensor:
         """Logits [B,T,V] for tokens [B,T] at positions start_pos..; with a cache, earlier positions come from it.
 
-        select (Bool[B,T]) keeps only those positions (-> [N,V]); vocab_range=(lo, hi) computes only ids lo..hi-1.
-        Both skip output-projection work that a loss or a sampler would throw away.
+        select (Bool[B,T], or Long[N] indices into the flattened B*T positions) keeps only those positions (-> [N,V]);
+        vocab_range=(lo, hi) computes only ids lo..hi-1. Both skip output-projection work that a loss or a sampler would throw away.
         """
         t = tokens.shape[1]
         self._ensure_rope(start_pos + t, tokens.device)
@@ -202,7 +202,7 @@ class Transformer(nn.Module):
         if cache is not None:
             cache.length = start_pos + t
         if select is not None:
-            x = x[select]
+            x = x[select] if select.dtype == torch.bool else x.flatten(0, 1).index_select(0, select)
         return self.head(self.norm(x), vocab_range)
 
     def num_parameters(self) -> int:
