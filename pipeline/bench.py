@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, str] = {
     "audit": "eval.bench_audit:bench_audit",
     "generate": "pipeline.bench_generate:bench_generate",
     "stages": "eval.bench_stages:bench_stages",
+    "threads": "pipeline.bench_threads:bench_threads",
 }
 
 
