@@ -17,6 +17,7 @@ from .errors import DataError
 from .files import atomic_path
 
 SILENCE_PEAK = 1e-4
+MIN_FRAMES = 2
 
 
 @dataclass(frozen=True)
@@ -51,18 +52,24 @@ def load_audio(
     *,
     allow_silent: bool = False,
     max_seconds: float | None = None,
+    limit_seconds: float | None = None,
 ) -> torch.Tensor:
-    """Load any soundfile-readable file as mono float32 [T] at `sample_rate`.
+    """Load any soundfile-readable file as mono float32 [T] at `sample_rate` (channels averaged, resampled).
 
-    Raises DataError for a missing, corrupt, empty or (unless allowed) all-silent file.
+    `max_seconds` reads only the start; `limit_seconds` rejects a longer file from its header, before decoding.
+    Raises DataError for a missing, corrupt, empty, one-sample, non-finite or (unless allowed) all-silent file.
     """
     info = probe(path)
+    if info.frames < MIN_FRAMES:
+        raise DataError(f"audio file is too short ({info.frames} sample(s)): {path}")
+    if limit_seconds is not None and info.seconds > limit_seconds:
+        raise DataError(f"audio file is {info.seconds:.0f} s long, over the {limit_seconds:g} s limit: {path}")
     frames = -1 if max_seconds is None else int(max_seconds * info.sample_rate)
     try:
         data, sr = sf.read(str(path), frames=frames, dtype="float32", always_2d=True)
     except Exception as exc:
         raise DataError(f"cannot decode audio file {path}: {_short(exc)}") from None
-    if data.shape[0] == 0:
+    if data.shape[0] < MIN_FRAMES:
         raise DataError(f"audio file is empty: {path}")
     if not np.isfinite(data).all():
         raise DataError(f"audio file has non-finite samples: {path}")

@@ -6,7 +6,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 
 @contextlib.contextmanager
@@ -46,3 +46,18 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def load_weights(path: str | os.PathLike) -> Any:
+    """torch.load(weights_only=True) of a checkpoint; a truncated, corrupt or missing file is a one-line DataError."""
+    import torch
+
+    from .errors import DataError
+
+    if not os.path.isfile(path):
+        raise DataError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError/UnpicklingError/EOFError for damaged files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path} is not a readable checkpoint (truncated or corrupt?): {reason}") from None

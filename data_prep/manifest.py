@@ -17,6 +17,7 @@ from .errors import DataError
 from .files import atomic_write_text, file_digest
 
 SPLITS = ("train", "valid", "test")
+HELD_OUT_MIN_FILES = 3
 REQUIRED = {"id": str, "path": str, "seconds": (int, float), "sample_rate": int}
 OPTIONAL = {"caption": (str, type(None)), "md5": str, "split": str, "attributes": dict, "melody": list,
             "melody_group": (str, type(None)), "captions": list}
@@ -111,37 +112,77 @@ def split_for(key: str, valid_share: float = 0.05, test_share: float = 0.05) -> 
 
 def read_captions(path: str | os.PathLike) -> dict[str, str]:
     """Captions from a CSV (header with path|file|id and caption) or JSONL ({"path"|"file"|"id", "caption"})."""
+    return {name: row["caption"] for name, row in read_caption_rows(path).items() if row.get("caption") is not None}
+
+
+def read_caption_rows(path: str | os.PathLike) -> dict[str, dict]:
+    """{name: {"caption": str|None, "split": str|None}} from a captions CSV/JSONL; a row needs a caption or a split."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"captions file not found: {path}")
-    rows: list[dict] = []
+    try:
+        rows = _caption_file_rows(path)
+    except UnicodeDecodeError:
+        raise DataError(f"captions file is not UTF-8 text: {path}") from None
+    except csv.Error as exc:
+        raise DataError(f"captions file {path} is not valid CSV ({exc})") from None
+    out: dict[str, dict] = {}
+    for number, row in enumerate(rows, 1):
+        name = next((row.get(k) for k in ("path", "file", "id") if isinstance(row, dict) and row.get(k)), None)
+        text = row.get("caption") if isinstance(row, dict) else None
+        split = (row.get("split") or None) if isinstance(row, dict) else None
+        if isinstance(split, str):
+            split = split.strip() or None
+        if not name or not (isinstance(text, str) or split) or (text is not None and not isinstance(text, str)):
+            raise DataError(f"{path} row {number}: needs a 'path' (or 'file'/'id') and a 'caption' (or 'split') column")
+        if split is not None and split not in SPLITS:
+            raise DataError(f"{path} row {number}: split {split!r} is not one of {', '.join(SPLITS)}")
+        out[str(name)] = {"caption": text.strip() if isinstance(text, str) and text.strip() else None, "split": split}
+    return out
+
+
+def _caption_file_rows(path: Path) -> list:
     if path.suffix.lower() == ".csv":
         with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    elif path.suffix.lower() in (".jsonl", ".json"):
+            return list(csv.DictReader(handle))
+    if path.suffix.lower() in (".jsonl", ".json"):
+        rows = []
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if line.strip():
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError:
                     raise DataError(f"{path} line {number}: not valid JSON") from None
-    else:
-        raise DataError(f"captions file {path} must be .csv or .jsonl")
-    captions: dict[str, str] = {}
-    for number, row in enumerate(rows, 1):
-        name = next((row.get(k) for k in ("path", "file", "id") if isinstance(row, dict) and row.get(k)), None)
-        text = row.get("caption") if isinstance(row, dict) else None
-        if not name or not isinstance(text, str):
-            raise DataError(f"{path} row {number}: needs a 'path' (or 'file'/'id') and a 'caption' column")
-        captions[str(name)] = text.strip()
-    return captions
+        return rows
+    raise DataError(f"captions file {path} must be .csv or .jsonl")
 
 
-def _caption_for(rel: str, captions: dict[str, str]) -> str | None:
+def _row_for(rel: str, rows: dict[str, dict]) -> dict:
     for key in (rel, Path(rel).name, Path(rel).stem, str(Path(rel).with_suffix(""))):
-        if key in captions:
-            return captions[key]
-    return None
+        if key in rows:
+            return rows[key]
+    return {"caption": None, "split": None}
+
+
+def held_out_splits(rels: list[str], valid_share: float = 0.05, test_share: float = 0.05) -> dict[str, str]:
+    """Split files by file so every folder of >= HELD_OUT_MIN_FILES files has at least one test and one valid file.
+
+    Within a folder, files are ordered by the MD5 of their relative path (stable under renames elsewhere and
+    under adding files): the first is test, the second valid, the rest follow split_for. Smaller folders follow
+    split_for alone.
+    """
+    folders: dict[str, list[str]] = {}
+    for rel in rels:
+        folders.setdefault(str(Path(rel).parent), []).append(rel)
+    out: dict[str, str] = {}
+    for files in folders.values():
+        ordered = sorted(files, key=lambda r: hashlib.md5(r.encode("utf-8")).hexdigest())
+        for i, rel in enumerate(ordered):
+            if len(ordered) >= HELD_OUT_MIN_FILES and i < 2:
+                out[rel] = ("test", "valid")[i]
+            else:
+                out[rel] = split_for(rel, valid_share, test_share)
+    return out
 
 
 def build_user_manifest(
@@ -153,17 +194,19 @@ def build_user_manifest(
 ) -> tuple[int, int]:
     """Manifest of every soundfile-readable file under `audio_dir`; unreadable ones go to rejects.jsonl beside `out`.
 
-    Returns (clips written, files rejected). Paths are stored relative to the manifest's folder.
+    Returns (clips written, files rejected). Paths are stored relative to the manifest's folder. Splits follow
+    held_out_splits unless the captions file gives a file's `split`.
     """
     root = Path(audio_dir)
     if not root.is_dir():
         raise DataError(f"audio folder not found: {root}")
     out = Path(out)
-    captions = read_captions(captions_path) if captions_path else {}
+    rows = read_caption_rows(captions_path) if captions_path else {}
     base = out.resolve().parent
     records: list[dict] = []
     rejects: list[dict] = []
     used_ids: set[str] = set()
+    rels: list[str] = []
     for file in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
         rel = file.relative_to(root).as_posix()
         try:
@@ -180,14 +223,17 @@ def build_user_manifest(
         records.append({
             "id": ident,
             "path": os.path.relpath(file.resolve(), base),
-            "caption": _caption_for(rel, captions),
+            "caption": _row_for(rel, rows)["caption"],
             "seconds": round(info.seconds, 4),
             "sample_rate": info.sample_rate,
             "md5": file_md5(file),
-            "split": split_for(rel, valid_share, test_share),
         })
+        rels.append(rel)
     if not records:
         raise DataError(f"no readable audio files under {root} ({len(rejects)} rejected)")
+    splits = held_out_splits(rels, valid_share, test_share)
+    for record, rel in zip(records, rels):
+        record["split"] = _row_for(rel, rows)["split"] or splits[rel]
     write_manifest(out, records)
     atomic_write_text(out.parent / "rejects.jsonl", "".join(manifest_line(r) + "\n" for r in rejects))
     return len(records), len(rejects)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .errors import DataError
-from .files import atomic_torch_save
+from .files import atomic_torch_save, load_weights
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ class ResidualVQ:
         path = Path(path)
         if not path.is_file():
             raise DataError(f"RVQ file not found: {path} (train it first)")
-        return cls.from_state(torch.load(path, map_location="cpu", weights_only=True))
+        return cls.from_state(load_weights(path))
 
 
 def stats_dict(stats: RVQStats) -> dict:

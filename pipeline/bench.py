@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "generate": "pipeline.bench_generate:bench_generate",
     "stages": "eval.bench_stages:bench_stages",
     "device": "eval.bench_device:bench_device",
+    "threads": "pipeline.bench_threads:bench_threads",
 }
 
 

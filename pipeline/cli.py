@@ -12,6 +12,7 @@ from stages.errors import StageError
 
 from .commands import audit, bench, data, demo, eval as eval_cmd, export, generate, init, tokenize, train
 from .errors import UserError
+from .threads import apply_threads, set_passive_wait
 
 EXIT_USER_ERROR = 2
 COMMANDS = (init, data, train, tokenize, generate, eval_cmd, audit, bench, export, demo)
@@ -35,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
     parser.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="compute threads (default: $STRATA_THREADS, else $OMP_NUM_THREADS, else the free cores)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in COMMANDS:
         module.register(sub)
@@ -43,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `strata` console script; returns the process exit code."""
+    set_passive_wait()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -50,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     _configure_output(quiet=args.quiet)
     try:
+        apply_threads(args.threads)
         result = args.func(args)
     except USER_ERRORS as exc:
         if args.debug:

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from data_prep.files import atomic_torch_save
+from data_prep.files import atomic_torch_save, load_weights
 
 from .checksums import write_checksums
 from .run_dir import STAGE_NAMES, RunDir
@@ -44,18 +44,20 @@ def export_run(src: RunDir, dst: Path, audit_examples: int = 32) -> dict[str, in
     from stages.stage import Stage
 
     dst_run = RunDir(dst)
+    # Everything is read before anything is written, so a damaged source leaves no half export behind.
+    tokenizers = {name: load_weights(src.tokenizer(name)) for name in TOKENIZERS if src.tokenizer(name).is_file()}
+    stages = {stage: Stage.load(src.stage_model(stage)).to_dict() for stage in STAGE_NAMES}
+    cache = TokenCache(src.cache_dir)
     files: list[Path] = []
     dst.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src.config_path, dst_run.config_path)
     files.append(dst_run.config_path)
-    for name in TOKENIZERS:
-        if src.tokenizer(name).is_file():
-            files.append(_halve_file(src.tokenizer(name), dst_run.tokenizer(name)))
-    for stage in STAGE_NAMES:
-        blob = Stage.load(src.stage_model(stage)).to_dict()  # re-serialised so tied weights are stored once
+    for name, blob in tokenizers.items():
+        atomic_torch_save(halve_state_dicts(blob), dst_run.tokenizer(name))
+        files.append(dst_run.tokenizer(name))
+    for stage, blob in stages.items():  # re-serialised from the loaded Stage so tied weights are stored once
         atomic_torch_save(halve_state_dicts(blob), dst_run.stage_model(stage))
         files.append(dst_run.stage_model(stage))
-    cache = TokenCache(src.cache_dir)
     train = cache.records("train")[:audit_examples]
     if dst_run.cache_dir.exists():
         shutil.rmtree(dst_run.cache_dir)
@@ -63,9 +65,3 @@ def export_run(src: RunDir, dst: Path, audit_examples: int = 32) -> dict[str, in
     files += sorted(p for p in dst_run.cache_dir.iterdir() if p.is_file())
     write_checksums(dst, files)
     return {str(p.relative_to(dst)): p.stat().st_size for p in files}
-
-
-def _halve_file(src: Path, dst: Path) -> Path:
-    blob = torch.load(src, map_location="cpu", weights_only=True)
-    atomic_torch_save(halve_state_dicts(blob), dst)
-    return dst

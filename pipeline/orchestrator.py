@@ -14,12 +14,12 @@ from typing import Any, Iterator
 
 import torch
 
-from data_prep.audio_io import load_audio
-
 from .components import load_melody
 from .errors import UserError
+from .inputs import read_input_audio, read_melody
 from .profile import Profile
 from .run_dir import STAGE_NAMES, RunDir
+from .settings import settings_from
 from .windows import sliding_steps
 
 SAMPLING_KEYS = ("temperature", "top_k", "top_p")
@@ -131,9 +131,11 @@ class Strata:
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         if not prompts or any(not p.strip() for p in prompts):
             raise UserError("the prompt is empty: give a text description")
-        seed = self.profile.generate.seed if seed is None else int(seed)
-        cfg_scale = self.profile.generate.cfg_scale if cfg_scale is None else float(cfg_scale)
-        sampling = self.sampling(temperature, top_k, top_p)
+        checked = settings_from(self.profile, seconds=seconds, num_samples=num_samples, best_of=best_of, seed=seed,
+                                cfg_scale=cfg_scale, story=story, segment_seconds=segment_seconds,
+                                temperature=temperature, top_k=top_k, top_p=top_p)
+        seed, cfg_scale = checked.seed, float(checked.cfg_scale)
+        sampling = {name: stage.as_dict() for name, stage in checked.sampling.items()}
         timings: dict[str, float] = {}
         clock = functools.partial(_timed, timings)
 
@@ -179,14 +181,16 @@ class Strata:
         if isinstance(melody, torch.Tensor) and melody.dim() == 2:
             if melody.shape[0] != batch:
                 raise UserError(f"got {melody.shape[0]} melodies for {batch} rows")
+            for row in melody.float():
+                read_melody(row, self.sample_rate)
             return tok.tokens(melody.float(), self.sample_rate)
-        wav = _audio(melody, self.sample_rate)
+        wav = read_melody(melody, self.sample_rate)
         return tok.tokens(wav[None], self.sample_rate).expand(batch, -1)
 
     def _prompt_tokens(self, prompt_audio: Any, batch: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         if prompt_audio is None:
             return None, None
-        wav = _audio(prompt_audio, self.sample_rate)[None]
+        wav = read_input_audio(prompt_audio, self.sample_rate, "the prompt audio")[None]
         sem = self.semantic_tokenizer().tokens(wav, self.sample_rate)
         codes = self.codec.encode(wav)[:, : self.codec.n_coarse]
         return sem.expand(batch, -1), codes.expand(batch, -1, -1)
@@ -271,12 +275,6 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
 def _require(path: Path, command: str, run: RunDir) -> None:
     if not path.is_file():
         raise UserError(f"run '{run.root}' has no {path.relative_to(run.root)}: create it with `{command} --run {run.name}`")
-
-
-def _audio(source: Any, sample_rate: int) -> torch.Tensor:
-    if isinstance(source, torch.Tensor):
-        return source.float().reshape(-1)
-    return load_audio(source, sample_rate)
 
 
 def _melody_window(melody: torch.Tensor, layout: Any, semantic_start: int) -> torch.Tensor:

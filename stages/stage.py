@@ -65,7 +65,10 @@ class Stage:
         """Load an exported model.pt (weights_only) onto `device`, in eval mode."""
         if not os.path.isfile(path):
             raise StageError(f"stage model not found: {path} (train it with `strata train stage`)")
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises RuntimeError/UnpicklingError/EOFError for damaged files
+            raise StageError(f"{path} is not a readable stage model (truncated or corrupt?): {type(exc).__name__}") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
             raise StageError(f"{path} is not a Strata stage model.pt (format {FORMAT_VERSION})")
         stage = cls.from_dict(data)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from ..audio_io import as_mono_batch, resample
 from ..errors import DataError
-from ..files import atomic_torch_save
+from ..files import atomic_torch_save, load_weights
 from ..rvq import ResidualVQ
 from .config import ClapConfig
 
@@ -70,7 +70,7 @@ class ConditionTokenizer:
         clap_path = Path(clap_path)
         if not clap_path.is_file():
             raise DataError(f"CLAP file not found: {clap_path} (run `strata train clap` first)")
-        blob = torch.load(clap_path, map_location="cpu", weights_only=True)
+        blob = load_weights(clap_path)
         config = _config_from(blob["config"])
         if blob["kind"] == KIND_OFFICIAL:
             tok = cls.official(config)

@@ -10,7 +10,7 @@ from torch import nn
 
 from ..audio_io import as_mono_batch
 from ..errors import DataError
-from ..files import atomic_torch_save, file_digest
+from ..files import atomic_torch_save, file_digest, load_weights
 from .config import CodecConfig, CodecTrainConfig
 from .model import OFFICIAL, SMALL, bandwidth_per_level, build_official, build_small
 
@@ -172,7 +172,7 @@ def _halvable(key: str, value: torch.Tensor) -> bool:
 
 def _load_file(path: Path) -> object:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return load_weights(path)
     except Exception as exc:
         raise DataError(f"cannot read codec checkpoint {path}: {str(exc).splitlines()[0][:200]}") from None
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from ..audio_io import as_mono_batch
 from ..errors import DataError
-from ..files import atomic_torch_save
+from ..files import atomic_torch_save, load_weights
 from ..rvq import ResidualVQ
 from .config import MelodyConfig, MelodyTrainConfig
 from .features import fold_chroma, semitone_frames
@@ -55,7 +55,7 @@ class MelodyTokenizer:
         path = Path(path)
         if not path.is_file():
             raise DataError(f"melody tokenizer not found: {path} (run `strata train melody` first)")
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = load_weights(path)
         data = dict(blob["config"])
         train = MelodyTrainConfig(**data.pop("train", {}))
         config = MelodyConfig(**data, train=train)

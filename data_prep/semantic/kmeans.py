@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from ..files import atomic_torch_save
+from ..files import atomic_torch_save, load_weights
 from .config import KMeansConfig
 
 
@@ -70,5 +70,5 @@ def load_centroids(path: str | os.PathLike) -> torch.Tensor:
     """Centroids [K,D] from a kmeans.pt."""
     if not os.path.isfile(path):
         raise DataError(f"k-means file not found: {path} (run `strata train kmeans --run R`)")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob = load_weights(path)
     return blob["centroids"].float()

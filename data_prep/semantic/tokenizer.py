@@ -7,7 +7,7 @@ from dataclasses import asdict
 import torch
 
 from ..errors import DataError
-from ..files import atomic_torch_save
+from ..files import atomic_torch_save, load_weights
 from .config import KMeansConfig, SemanticConfig, SSLTrainConfig
 from .features import FeatureExtractor
 from .kmeans import assign, load_centroids
@@ -45,7 +45,7 @@ class SemanticTokenizer:
         """Rebuild from semantic.pt (config, weights, statistics) and optionally kmeans.pt (centroids)."""
         if not os.path.isfile(semantic_path):
             raise DataError(f"semantic tokenizer not found: {semantic_path} (run `strata train semantic-ssl` or `strata train kmeans`)")
-        blob = torch.load(semantic_path, map_location="cpu", weights_only=True)
+        blob = load_weights(semantic_path)
         if blob.get("format") != FORMAT:
             raise DataError(f"{semantic_path} is not a Strata semantic tokenizer file")
         cfg = config_from_dict(blob["config"])

@@ -79,7 +79,7 @@ def clip_id(index: int) -> str:
 def _validate(cfg: SynthConfig) -> None:
     if cfg.num_clips < 1:
         raise DataError("--num-clips must be at least 1")
-    if cfg.seconds <= 0 or cfg.seconds > 120:
+    if not 0 < cfg.seconds <= 120:  # also refuses NaN
         raise DataError("--seconds must be in (0, 120]")
     if cfg.sample_rate < 8000 or cfg.sample_rate > 96000:
         raise DataError("--sample-rate must be between 8000 and 96000")

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import UserError
+
+if TYPE_CHECKING:
+    from ..profile import Profile
 from .common import add_run_argument, run_dir
 
 STAGES = ("semantic", "coarse", "fine")
@@ -54,7 +58,11 @@ def read_prompts(args: argparse.Namespace) -> list[str]:
         path = Path(args.prompts_file)
         if not path.is_file():
             raise UserError(f"prompts file not found: {path}")
-        prompts = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise UserError(f"prompts file is not UTF-8 text: {path}") from None
+        prompts = [line.strip() for line in text.splitlines() if line.strip()]
         if not prompts:
             raise UserError(f"prompts file has no prompts: {path}")
         return prompts
@@ -67,30 +75,33 @@ def read_prompts(args: argparse.Namespace) -> list[str]:
     return [args.prompt.strip()]
 
 
-def validate(args: argparse.Namespace, max_seconds: float) -> None:
-    """Flag checks that need no model: durations, counts and output path."""
-    if args.story is None and not 0 < args.seconds <= max_seconds:
-        raise UserError(f"--seconds must be in (0, {max_seconds:g}], got {args.seconds:g}")
-    if args.story is not None:
-        if not 0 < args.segment_seconds <= max_seconds:
-            raise UserError(f"--segment-seconds must be in (0, {max_seconds:g}], got {args.segment_seconds:g}")
-        if args.segment_seconds * len(args.story) > max_seconds:
-            raise UserError(f"story is {args.segment_seconds * len(args.story):g} s long; the cap is {max_seconds:g} s")
-    if args.num_samples < 1 or args.best_of < 1:
-        raise UserError("--num-samples and --best-of must be at least 1")
-    if args.out is not None and Path(args.out).suffix.lower() != ".wav":
-        raise UserError(f"--out must be a .wav path, got {args.out}")
-    for flag in ("temperature", "top_k", "top_p"):
-        stage_values(getattr(args, flag), flag.replace("_", "-"))
+def validate(args: argparse.Namespace, profile: Profile) -> None:
+    """Every flag checked before any weights load: the settings (pipeline.settings), the output path and the audio."""
+    from ..inputs import check_generation_inputs
+    from ..settings import settings_from
+
     if args.story is not None and args.prompt_audio is not None:
         raise UserError("--story and --prompt-audio cannot be combined: a story starts from its first text")
+    if args.out is not None and Path(args.out).suffix.lower() != ".wav":
+        raise UserError(f"--out must be a .wav path, got {args.out}")
+    story = args.story is not None
+    settings = settings_from(
+        profile, seconds=args.seconds, num_samples=args.num_samples, best_of=args.best_of, seed=args.seed,
+        cfg_scale=args.cfg_scale, story=story, segment_seconds=args.segment_seconds,
+        temperature=stage_values(args.temperature, "temperature"), top_k=stage_values(args.top_k, "top-k"),
+        top_p=stage_values(args.top_p, "top-p"),
+    )
+    if story and settings.segment_seconds * len(args.story) > profile.generate.max_seconds:
+        raise UserError(f"story is {settings.segment_seconds * len(args.story):g} s long; "
+                        f"the cap is {profile.generate.max_seconds:g} s")
+    check_generation_inputs(args.melody, args.prompt_audio, profile.codec.sample_rate)
 
 
 def run(args: argparse.Namespace) -> int:
     prompts = read_prompts(args)
     run = run_dir(args)
     profile = run.load_profile(args.overrides)
-    validate(args, profile.generate.max_seconds)
+    validate(args, profile)
     from ..generate_cli import generate_from_args
 
     return generate_from_args(args, run, profile, prompts)

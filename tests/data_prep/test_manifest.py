@@ -101,3 +101,36 @@ def test_split_is_stable_and_roughly_proportional() -> None:
     assert splits == [split_for(f"piece-{i}", 0.1, 0.1) for i in range(2000)]
     share = {s: splits.count(s) / len(splits) for s in ("train", "valid", "test")}
     assert 0.07 < share["test"] < 0.13 and 0.07 < share["valid"] < 0.13
+
+
+def _tones(folder, names):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        save_wav(folder / name, np.full(2400, 0.1, np.float32), 24000)
+
+
+def test_every_folder_of_three_or_more_files_gets_valid_and_test(tmp_path):
+    from data_prep.manifest import held_out_splits
+
+    _tones(tmp_path / "music", [f"track{i:02d}.wav" for i in range(13)])
+    _tones(tmp_path / "music" / "two", ["a.wav", "b.wav"])
+    out = tmp_path / "m.jsonl"
+    build_user_manifest(tmp_path / "music", out)
+    records = read_manifest(out)
+    top = [r["split"] for r in records if "two" not in r["id"]]
+    assert top.count("test") >= 1 and top.count("valid") >= 1 and top.count("train") >= 9
+    build_user_manifest(tmp_path / "music", tmp_path / "again.jsonl")
+    assert [r["split"] for r in read_manifest(tmp_path / "again.jsonl")] == [r["split"] for r in records]
+    rels = ["x/1.wav", "x/2.wav", "x/3.wav"]
+    assert sorted(held_out_splits(rels).values()) == ["test", "train", "valid"]
+
+
+def test_captions_split_column_overrides(tmp_path):
+    _tones(tmp_path / "music", ["a.wav", "b.wav", "c.wav", "d.wav"])
+    caps = tmp_path / "caps.csv"
+    caps.write_text("path,caption,split\na.wav,calm,train\nb.wav,,test\nc.wav,fast,\n")
+    out = tmp_path / "m.jsonl"
+    build_user_manifest(tmp_path / "music", out, caps)
+    by_id = {r["id"]: r for r in read_manifest(out)}
+    assert by_id["a"]["split"] == "train" and by_id["b"]["split"] == "test"
+    assert by_id["b"]["caption"] is None and by_id["c"]["caption"] == "fast"

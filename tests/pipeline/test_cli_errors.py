@@ -49,7 +49,7 @@ def test_generate_bad_seconds_and_out(capsys):
         (["--seconds", "-3"], "--seconds must be in"),
         (["--seconds", "100000"], "--seconds must be in"),
         (["--out", "x.mp3"], "must be a .wav"),
-        (["--num-samples", "0"], "at least 1"),
+        (["--num-samples", "0"], "--num-samples must be between 1"),
         (["--temperature", "1", "2"], "1 value or 3"),
     ]:
         assert main(["generate", "calm piano", "--run", "r", *argv]) == 2, argv

@@ -1,0 +1,114 @@
+"""Typed generation settings and the one place their values are checked, before any model runs.
+
+Rules: temperature finite and >= 0 (0 = greedy: the sampler takes the argmax); top-k an integer >= 0 (0 = off);
+0 <= top-p <= 1 (0 or 1 = off); cfg-scale finite in [0, MAX_CFG_SCALE] (1 = off, 0 = unconditional only; a negative
+scale would steer away from the text); seconds and segment-seconds finite in (0, max_seconds]; num-samples and
+best-of integers in [1, MAX_NUM_SAMPLES] / [1, MAX_BEST_OF]; the seed an integer in [0, 2**63).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .errors import UserError
+from .profile import Profile
+
+STAGES = ("semantic", "coarse", "fine")
+MAX_CFG_SCALE = 100.0
+MAX_NUM_SAMPLES = 64
+MAX_BEST_OF = 16
+MAX_SEED = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How one stage draws tokens."""
+
+    temperature: float
+    top_k: int
+    top_p: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """Keyword arguments for stages.sampling."""
+        return {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p}
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Every value one generate call uses, after the profile's defaults are filled in."""
+
+    seconds: float
+    num_samples: int = 1
+    best_of: int = 1
+    seed: int = 0
+    cfg_scale: float = 1.0
+    story: bool = False
+    segment_seconds: float = 15.0
+    sampling: dict[str, SamplingSettings] = field(default_factory=dict)
+
+
+def settings_from(profile: Profile, *, seconds: float, num_samples: int = 1, best_of: int = 1, seed: Any = None,
+                  cfg_scale: Any = None, story: bool = False, segment_seconds: float = 15.0,
+                  temperature: Mapping | None = None, top_k: Mapping | None = None,
+                  top_p: Mapping | None = None) -> GenerationSettings:
+    """Fill unset values from the profile, then validate; raises UserError naming the first bad value."""
+    given = {"temperature": dict(temperature or {}), "top_k": dict(top_k or {}), "top_p": dict(top_p or {})}
+    for key, values in given.items():
+        unknown = set(values) - set(STAGES)
+        if unknown:
+            raise UserError(f"{_flag(key)}: unknown stage {sorted(unknown)[0]!r} (use {', '.join(STAGES)})")
+    sampling = {}
+    for name in STAGES:
+        cfg = getattr(profile.stages, name)
+        values = {key: given[key].get(name, getattr(cfg, key)) for key in given}
+        sampling[name] = SamplingSettings(**values)
+    settings = GenerationSettings(
+        seconds=seconds, num_samples=num_samples, best_of=best_of,
+        seed=profile.generate.seed if seed is None else seed,
+        cfg_scale=profile.generate.cfg_scale if cfg_scale is None else cfg_scale,
+        story=story, segment_seconds=segment_seconds, sampling=sampling,
+    )
+    validate(settings, profile.generate.max_seconds)
+    return settings
+
+
+def validate(settings: GenerationSettings, max_seconds: float) -> None:
+    """Check every value against the rules in this module's docstring; raise UserError on the first bad one."""
+    if settings.story:
+        _real(settings.segment_seconds, "--segment-seconds", low=0.0, high=max_seconds, open_low=True)
+    else:
+        _real(settings.seconds, "--seconds", low=0.0, high=max_seconds, open_low=True)
+    _integer(settings.num_samples, "--num-samples", 1, MAX_NUM_SAMPLES)
+    _integer(settings.best_of, "--best-of", 1, MAX_BEST_OF)
+    _integer(settings.seed, "--seed", 0, MAX_SEED)
+    _real(settings.cfg_scale, "--cfg-scale", low=0.0, high=MAX_CFG_SCALE)
+    for name, stage in settings.sampling.items():
+        where = f" ({name} stage)"
+        _real(stage.temperature, "--temperature", low=0.0, where=where)
+        _integer(stage.top_k, "--top-k", 0, None, where)
+        _real(stage.top_p, "--top-p", low=0.0, high=1.0, where=where)
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _real(value: Any, flag: str, low: float, high: float | None = None, open_low: bool = False, where: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"{flag} must be a number{where}, got {value!r}")
+    if not math.isfinite(value):
+        raise UserError(f"{flag} must be a finite number{where}, got {value}")
+    too_low = value <= low if open_low else value < low
+    if too_low or (high is not None and value > high):
+        lo = f"({low:g}" if open_low else f"[{low:g}"
+        hi = f"{high:g}]" if high is not None else "inf)"
+        raise UserError(f"{flag} must be in {lo}, {hi}{where}, got {value:g}")
+
+
+def _integer(value: Any, flag: str, low: int, high: int | None, where: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"{flag} must be an integer{where}, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise UserError(f"{flag} must be {bound}{where}, got {value}")
