@@ -67,12 +67,11 @@ def training_rate(stage: str, cfg: StageConfig, steps: int) -> dict[str, float]:
 def deepspeed_overhead(cfg: StageConfig, steps: int, rounds: int) -> dict[str, float]:
     """Seconds per step of a DeepSpeed engine (ZeRO-0, fp32, client AdamW, clipping) vs a plain loop doing the same
     work (clipping + AdamW + LambdaLR), on the same model and batch, measured in alternating rounds."""
-    from stages.deepspeed_config import deepspeed_config, prepare_environment, warmup_cosine
+    from stages.deepspeed_config import deepspeed_config, init_distributed, warmup_cosine
 
-    prepare_environment()
+    init_distributed()
     import deepspeed
 
-    deepspeed.init_distributed(dist_backend="gloo")
     train = TrainConfig(warmup_steps=1)
     layout = make_layout("coarse", TINY_META, cfg.crop_seconds)
     tokens, mask = sample_batch(layout, synthetic_records(4, 10.0, TINY_META), cfg.batch_size, torch.Generator().manual_seed(0))

@@ -18,7 +18,7 @@ import torch
 
 from stages.batches import lm_loss, sample_batch, to_device
 from stages.config import ModelConfig, TrainConfig
-from stages.deepspeed_config import build_engine, prepare_environment
+from stages.deepspeed_config import build_engine, init_distributed
 from stages.layouts import Layout
 from stages.trainer import TAG_PREFIX, save_checkpoint
 from stages.transformer import Transformer
@@ -48,16 +48,6 @@ def train_flops(cfg: ModelConfig, head_cols: int, batch: int, seq: int, targets:
     positions = batch * seq
     attention = 6 * cfg.n_layers * cfg.d_model * seq * positions
     return 6.0 * block_weights * positions + 6.0 * cfg.d_model * head_cols * targets + attention
-
-
-def init_distributed() -> tuple[int, int]:
-    """Join (or start, as a single process) the process group DeepSpeed trains in; returns (rank, world)."""
-    prepare_environment()
-    import deepspeed
-    import torch.distributed as dist
-
-    deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank(), dist.get_world_size()
 
 
 class SyntheticBatches:

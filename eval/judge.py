@@ -62,7 +62,9 @@ def judge_labels(records: Sequence[dict]) -> dict[str, list[str]]:
 def _classifier(seed: int) -> Any:
     from sklearn.ensemble import RandomForestClassifier
 
-    return RandomForestClassifier(n_estimators=FOREST_TREES, random_state=seed, n_jobs=1)
+    # Balanced class weights: the corpus is mostly slow and major, the eval's prompts are balanced (pipeline/evaluate.py),
+    # and an unweighted forest answers the majority class (held-out balanced accuracy, tempo 0.54 -> 0.61, mode 0.48 -> 0.62).
+    return RandomForestClassifier(n_estimators=FOREST_TREES, random_state=seed, n_jobs=1, class_weight="balanced")
 
 
 class IndependentJudge:

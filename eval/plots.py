@@ -14,6 +14,12 @@ def log_spectrogram(wav: torch.Tensor, sample_rate: int, n_fft: int = 1024, hop:
 
 def save_spectrogram(wav: torch.Tensor, sample_rate: int, path: str | os.PathLike, title: str = "") -> None:
     """Write a spectrogram PNG of mono audio (atomic)."""
+    save_spectrogram_row([wav], sample_rate, path, [title], panel_width=8.0)
+
+
+def save_spectrogram_row(wavs: list[torch.Tensor], sample_rate: int, path: str | os.PathLike, titles: list[str],
+                         panel_width: float = 4.0) -> None:
+    """Write spectrograms of several mono clips side by side on one colour scale (atomic PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -21,15 +27,16 @@ def save_spectrogram(wav: torch.Tensor, sample_rate: int, path: str | os.PathLik
 
     from data_prep.files import atomic_path
 
-    db = log_spectrogram(wav, sample_rate).numpy()
-    seconds = wav.numel() / sample_rate
-    fig, ax = plt.subplots(figsize=(8, 3), dpi=100)
-    ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=db.max() - 80, vmax=db.max(),
-              extent=(0, seconds, 0, sample_rate / 2000))
-    ax.set_xlabel("seconds")
-    ax.set_ylabel("kHz")
-    if title:
-        ax.set_title(title, fontsize=9)
+    specs = [log_spectrogram(w, sample_rate).numpy() for w in wavs]
+    top = max(float(s.max()) for s in specs)
+    fig, axes = plt.subplots(1, len(specs), figsize=(panel_width * len(specs), 3), dpi=100, sharey=True, squeeze=False)
+    for ax, db, wav, title in zip(axes[0], specs, wavs, titles):
+        ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=top - 80, vmax=top,
+                  extent=(0, wav.numel() / sample_rate, 0, sample_rate / 2000))
+        if title:
+            ax.set_title(title, fontsize=9)
+        ax.set_xlabel("seconds")
+    axes[0][0].set_ylabel("kHz")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")

@@ -45,7 +45,6 @@ class Demo:
     out: Path
     seconds: float = 10.0
     eval_clips: int = 240
-    eval_samples: int = 12
     log: Callable[[str], None] = print
     compare_with: Path | None = None
     seams: str = ""
@@ -103,8 +102,8 @@ def run_demo(demo: Demo, execute: Callable[[list[str]], int]) -> Path:
     demo.seams = seam_report(strata, gen.audio[0], [segment])
 
     demo.step("eval", lambda: _check(execute(["--quiet", "eval", "--run", str(demo.weights.root), "--manifest",
-                                              str(data_dir / "manifest.jsonl"), "--split", "test", "--num-samples",
-                                              str(demo.eval_samples), "--seconds", f"{demo.seconds:g}", "--out", str(demo.out / "eval")])))
+                                              str(data_dir / "manifest.jsonl"), "--split", "test", "--quick",
+                                              "--out", str(demo.out / "eval")])))
     demo.step("audit", lambda: _check(execute(["--quiet", "audit", "--run", str(demo.weights.root), "--prompt-seconds", "0,1,2,4",
                                                "--continuation-seconds", "5", "--out", str(demo.out / "audit")])))
     return write_report(demo)
@@ -154,14 +153,19 @@ def seam_report(strata: Strata, wav: "torch.Tensor", segment_joins: list[float])
 
 
 def comparison_table(mine: Path, reference: Path) -> list[str]:
-    """Markdown rows putting this run's generated-set metrics next to a reference run's (the embedded weights)."""
-    a = json.loads(mine.read_text())["metrics"]
-    b = json.loads(reference.read_text())["metrics"]
-    lines = ["## Compared with the embedded weights", "", "| metric | this run | embedded weights |", "|---|---:|---:|"]
-    for metric in a:
-        x, y = a[metric].get("generated"), b.get(metric, {}).get("generated")
-        if x is not None and y is not None:
-            lines.append(f"| {metric} | {x:.4g} | {y:.4g} |")
+    """Markdown rows putting this run's judged adherence and noise-likeness next to a reference run's (the embedded weights)."""
+    a, b = json.loads(mine.read_text()), json.loads(reference.read_text())
+    theirs = {(r["prompt_set"], r["attribute"]): r for r in b.get("adherence", [])}
+    lines = ["## Compared with the embedded weights", "", "| measure | this run | embedded weights |", "|---|---:|---:|"]
+    for row in a.get("adherence", []):
+        other = theirs.get((row["prompt_set"], row["attribute"]))
+        if other is not None:
+            lines.append(f"| {row['prompt_set']} {row['attribute']}: generated (shuffled) | {row['generated']:.3f} "
+                         f"({row['shuffled']:.3f}) | {other['generated']:.3f} ({other['shuffled']:.3f}) |")
+    flat_a = a.get("sound", {}).get("generated_template", {}).get("flatness")
+    flat_b = b.get("sound", {}).get("generated_template", {}).get("flatness")
+    if flat_a is not None and flat_b is not None:
+        lines.append(f"| median spectral flatness of generations | {flat_a:.3f} | {flat_b:.3f} |")
     return lines + [""]
 
 

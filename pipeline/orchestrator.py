@@ -173,6 +173,33 @@ class Strata:
         return Generation(audio.float().clamp(-1, 1), self.sample_rate, rows if not story else list(prompts), seed, settings,
                           timings, {"semantic": semantic, "coarse": coarse, "fine": fine}, scores)
 
+    @torch.inference_mode()
+    def generate_downstream(
+        self,
+        cond: torch.Tensor,
+        seconds: float,
+        *,
+        semantic: torch.Tensor | None = None,
+        coarse: torch.Tensor | None = None,
+        seed: int = 0,
+        cfg_scale: float | None = None,
+    ) -> torch.Tensor:
+        """Audio [B, T] from given tokens, sampling only the stages below them (the eval's ablation ladder).
+
+        `cond` are conditioning tokens [B, levels] (text or audio); with `coarse` [B, n_coarse, F] only the fine stage
+        runs, with `semantic` [B, S] coarse and fine run.
+        """
+        cfg_scale = self.profile.generate.cfg_scale if cfg_scale is None else float(cfg_scale)
+        sampling = self.sampling()
+        generator = torch.Generator().manual_seed(int(seed))
+        if coarse is None:
+            if semantic is None:
+                raise ValueError("generate_downstream needs semantic or coarse tokens")
+            coarse = self._coarse([cond], semantic, seconds, seconds, None, sampling["coarse"], cfg_scale, generator)
+        fine = self._fine(coarse, sampling["fine"], generator)
+        audio = self.codec.decode(torch.cat([coarse, fine], 1))[:, : int(round(seconds * self.sample_rate))]
+        return audio.float().clamp(-1, 1)
+
     def _melody_tokens(self, melody: Any, batch: int) -> torch.Tensor | None:
         """Melody tokens for every row: one melody (file or [T]) shared, or a [B, T] tensor with one per row."""
         if melody is None:

@@ -1,11 +1,13 @@
 """The DeepSpeed config and LR schedule built from TrainConfig, and the process setup DeepSpeed needs."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import math
 import os
 import socket
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .config import TrainConfig
 
@@ -75,6 +77,39 @@ def prepare_environment() -> None:
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
         os.environ.setdefault("MASTER_PORT", str(_free_port()))
     os.environ.setdefault("LOCAL_RANK", "0")
+
+
+def init_distributed() -> tuple[int, int]:
+    """Join (or start, as a single process) the process group DeepSpeed trains in; returns (rank, world size)."""
+    prepare_environment()
+    import deepspeed
+    import torch
+    import torch.distributed as dist
+    from deepspeed.comm.torch import build_shm_op
+
+    with _extension_build_guard(Path(os.environ["TORCH_EXTENSIONS_DIR"])):
+        build_shm_op()  # loaded once per process: init_distributed below reuses it without touching the build lock
+    deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+@contextlib.contextmanager
+def _extension_build_guard(root: Path) -> Iterator[None]:
+    """Serialise DeepSpeed's just-in-time op loads across processes and clear build locks a killed process left.
+
+    torch marks a build or load in progress with a plain `lock` file; a process killed meanwhile (kill -9, OOM) never
+    removes it, and every later process waits on it forever. Strata loads ops only while holding this flock, and an
+    flock is released when its holder dies, so any `lock` file found while holding it belongs to a dead process.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "strata-build.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            for stale in [*root.glob("*/lock"), *root.glob("*/*/lock")]:
+                stale.unlink(missing_ok=True)
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _free_port() -> int:

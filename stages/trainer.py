@@ -17,7 +17,7 @@ import torch
 
 from .batches import eval_batches, lm_loss, sample_batch, to_device
 from .config import StageConfig, TrainConfig
-from .deepspeed_config import build_engine, prepare_environment
+from .deepspeed_config import build_engine, init_distributed
 from .errors import StageError
 from .layouts import Layout, make_layout
 from .stage import Stage
@@ -53,12 +53,10 @@ def train_stage(stage: str, records: list[dict[str, Any]], meta: dict[str, Any],
     """
     if not records:
         raise StageError(f"no training records for the {stage} stage: run `strata tokenize` first")
-    prepare_environment()
     import deepspeed
     import torch.distributed as dist
 
-    deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
-    rank, world = dist.get_rank(), dist.get_world_size()
+    rank, world = init_distributed()
     out_dir = Path(out_dir)
     ckpt_dir = out_dir / "checkpoints"
     if restart and rank == 0:

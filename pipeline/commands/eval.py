@@ -18,15 +18,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate the whole system (--run R) or one component: " + ", ".join(EVAL_TARGETS),
                        description=__doc__)
     p.add_argument("--run", help="run to evaluate (whole system: metrics.json + metrics.md with baselines)")
-    p.add_argument("--manifest", help="captioned clips with train/test splits (default: the run's manifest)")
+    p.add_argument("--manifest", help="captioned clips with attributes and train/test splits (default: the run's manifest)")
     p.add_argument("--split", default="test", help="split whose captions are generated (default: test)")
-    p.add_argument("--num-samples", type=int, default=8, help="held-out captions to generate from (default 8)")
-    p.add_argument("--seconds", type=float, default=10.0, help="clip length (default 10)")
+    p.add_argument("--prompts", type=int, default=16, help="held-out captions to generate from (default 16)")
+    p.add_argument("--draws", type=int, default=3, help="generations per prompt, >= 3 (default 3)")
+    p.add_argument("--seconds", type=float, default=6.0, help="clip length (default 6)")
     p.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
     p.add_argument("--cfg-scale", type=float, default=None,
                    help="classifier-free guidance for every generated set (default: the run's generate.cfg_scale)")
-    p.add_argument("--classifier-clips", type=int, default=256,
-                   help="real training clips the attribute classifier learns from (default 256)")
+    p.add_argument("--judge-clips", type=int, default=320, help="real training clips the independent judge learns from (default 320)")
+    p.add_argument("--ladder-clips", type=int, default=8, help="held-out clips in the ablation ladder (default 8)")
+    p.add_argument("--melodies", type=int, default=6, help="out-of-corpus melodies to follow (default 6; 0 skips)")
+    p.add_argument("--quick", action="store_true", help="a subset: 8 prompts, 5 s clips, 200 judge clips, 4 ladder clips, 3 melodies")
     p.add_argument("--out", help="report folder (default: runs/R/reports/eval)")
     add_targets(p, EVAL_TARGETS, dest="eval_target", metavar="WHAT")
     p.set_defaults(func=lambda args: run_system_eval(args) if args.run else p.error(
@@ -43,8 +46,10 @@ def run_system_eval(args: argparse.Namespace) -> int:
     run = RunDir.from_arg(args.run).require()
     manifest = Path(args.manifest) if args.manifest else run.manifest_path
     out = Path(args.out) if args.out else run.reports_dir / "eval"
-    opts = EvalOptions(manifest, out, args.split, args.num_samples, args.seconds, args.seed,
-                       max_train_clips=args.classifier_clips, cfg_scale=args.cfg_scale)
+    opts = EvalOptions(manifest, out, args.split, args.prompts, args.draws, args.seconds, args.seed, args.judge_clips,
+                       args.ladder_clips, args.melodies, cfg_scale=args.cfg_scale)
+    if args.quick:
+        opts = opts.quick()
     result = evaluate_run(run, opts)
-    print(f"wrote {out / 'metrics.md'} ({len(result['fad'])} sets compared)")
+    print(f"wrote {out / 'metrics.md'} ({len(result['adherence'])} judged attribute rows, {len(result['ladder'])} ladder rows)")
     return 0

@@ -117,3 +117,17 @@ def test_warmup_cosine_schedule_and_deepspeed_config(tmp_path):
     assert ds["zero_optimization"]["stage"] == 2 and ds["bf16"]["enabled"]
     assert ds["csv_monitor"]["enabled"] and ds["tensorboard"]["output_path"] == str(tmp_path)
     assert "optimizer" not in ds and "scheduler" not in ds  # client AdamW + LambdaLR: nothing to compile
+
+
+def test_build_locks_left_by_a_killed_process_are_cleared(tmp_path):
+    from stages.deepspeed_config import _extension_build_guard
+
+    stale = [tmp_path / "deepspeed_shm_comm" / "lock", tmp_path / "py311_cpu" / "op" / "lock"]
+    for lock in stale:
+        lock.parent.mkdir(parents=True)
+        lock.write_text("")
+    keep = tmp_path / "deepspeed_shm_comm" / "deepspeed_shm_comm.so"
+    keep.write_text("built")
+    with _extension_build_guard(tmp_path):
+        assert not any(lock.exists() for lock in stale)
+    assert keep.read_text() == "built"

@@ -1,0 +1,152 @@
+"""Scores and tables of the independent eval: attribute adherence with baselines and significance, noise-likeness,
+the ablation ladder, melody following, and the self-judged CLAP figures, written as metrics.json + metrics.md.
+
+Position = (generated - shuffled) / (ceiling - shuffled), with the ceiling measured on real clips after the codec
+round trip: 0 is the shuffled-prompt baseline, 1 is as good as real audio through the same codec.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from data_prep.files import atomic_write_text
+
+from .judge_features import harmonic_ratio, loudness_db, spectral_flatness
+from .significance import adherence_test, position, share
+
+
+def adherence_rows(prompt_set: str, pred: dict[str, list[str]], labels: dict[str, list[str]], draws: int,
+                   ceilings: dict[str, dict[str, float]], untrained: dict[str, float] | None = None,
+                   permutations: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
+    """One row per attribute: judged agreement of the draws with their prompts against every baseline.
+
+    pred[a] lists the judged labels prompt-major (prompt i's draws at i*draws .. i*draws+draws-1); labels[a] one per prompt.
+    """
+    rows = []
+    for attr, wanted in labels.items():
+        grouped = [pred[attr][i * draws:(i + 1) * draws] for i in range(len(wanted))]
+        test = adherence_test(grouped, wanted, permutations=permutations, seed=seed)
+        ceiling = ceilings["codec"].get(attr)
+        rows.append({"prompt_set": prompt_set, "attribute": attr, "generated": test.observed, "shuffled": test.shuffled,
+                     "p_value": test.p_value, "untrained": (untrained or {}).get(attr),
+                     "ceiling_codec": ceiling, "ceiling_clean": ceilings["clean"].get(attr),
+                     "position": position(test.observed, test.shuffled, ceiling) if ceiling is not None else None,
+                     "prompts": test.prompts, "draws": test.seeds})
+    return rows
+
+
+def judged_share(pred: Sequence[str], value: str) -> float:
+    """Share of clips judged `value` (e.g. drums "yes" for prompts that ask for none)."""
+    return share([list(pred)], value) if pred else float("nan")
+
+
+def sound_stats(wavs: torch.Tensor, sample_rate: int) -> dict[str, float]:
+    """Medians over clips of spectral flatness (noise-likeness), loudness (dBFS) and harmonic energy share."""
+    flat = [spectral_flatness(w, sample_rate) for w in wavs]
+    loud = [loudness_db(w, sample_rate) for w in wavs]
+    harm = [harmonic_ratio(w, sample_rate) for w in wavs]
+    return {"flatness": float(np.nanmedian(flat)), "loudness_db": float(np.nanmedian(loud)),
+            "harmonic_share": float(np.nanmedian(harm)), "clips": int(wavs.shape[0])}
+
+
+def accuracy(pred: dict[str, list[str]], labels: dict[str, list[str]]) -> dict[str, float]:
+    """Share of clips whose judged label equals the wanted one, per attribute (one clip per label)."""
+    return {a: float(np.mean([p == w for p, w in zip(pred[a], wanted)])) for a, wanted in labels.items()}
+
+
+def write_eval_report(report: dict[str, Any], out_dir: str | os.PathLike) -> list[Path]:
+    """metrics.json (everything) and metrics.md (the tables) in out_dir."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "metrics.json", json.dumps(report, indent=2, default=_json_default) + "\n")
+    atomic_write_text(out / "metrics.md", render_markdown(report))
+    return [out / "metrics.json", out / "metrics.md"]
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The report's tables, headline (independent judge) first."""
+    lines = ["# Evaluation", ""]
+    lines += [f"- {k}: {v}" for k, v in report.get("info", {}).items()]
+    lines += ["", "## Does the music follow the prompt? (independent judge)", "",
+              "| prompts | attribute | generated | shuffled prompts | untrained stages | ceiling: real via codec | "
+              "real clean | position | p |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in report["adherence"]:
+        lines.append(f"| {r['prompt_set']} | {r['attribute']} | {_f(r['generated'])} | {_f(r['shuffled'])} | "
+                     f"{_f(r['untrained'])} | {_f(r['ceiling_codec'])} | {_f(r['ceiling_clean'])} | "
+                     f"{_f(r['position'], 2)} | {_p(r['p_value'])} |")
+    lines += ["", "position = (generated − shuffled) / (ceiling via codec − shuffled). p: permutation test over prompts "
+              "(the prompt's labels are permuted across prompts, all draws of a prompt together).", ""]
+    neg = report.get("negation", [])
+    if neg:
+        lines += ["### Prompts that ask for no drums", "", "| prompts | clips | judged with drums |", "|---|---:|---:|"]
+        lines += [f"| {r['prompt_set']} | {r['clips']} | {_f(r['judged_drums'])} |" for r in neg]
+        lines.append("")
+    lines += ["## Noise-likeness and loudness", "",
+              "| set | clips | median spectral flatness | × real via codec | loudness (dBFS) | harmonic share |",
+              "|---|---:|---:|---:|---:|---:|"]
+    ref = report["sound"].get("real_codec", {}).get("flatness")
+    for name, s in report["sound"].items():
+        ratio = s["flatness"] / ref if ref else None
+        lines.append(f"| {name} | {s['clips']} | {_f(s['flatness'])} | {_f(ratio, 2)} | {_f(s['loudness_db'], 1)} | "
+                     f"{_f(s['harmonic_share'])} |")
+    ladder = report.get("ladder", {})
+    if ladder:
+        attrs = [a for a in next(iter(ladder.values()))["accuracy"]]
+        lines += ["", "## Ablation ladder (same held-out clips; judged against each clip's own labels)", "",
+                  "| row | " + " | ".join(attrs) + " | melody pitch-class | flatness | loudness (dBFS) |",
+                  "|---|" + "---:|" * (len(attrs) + 3)]
+        for name, row in ladder.items():
+            cells = [_f(row["accuracy"][a]) for a in attrs]
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {_f(row['melody'])} | {_f(row['sound']['flatness'])} | "
+                         f"{_f(row['sound']['loudness_db'], 1)} |")
+    melody = report.get("melody_set", {})
+    if melody:
+        lines += ["", "## Melodies from outside the corpus (pitch-class accuracy, octave errors allowed)", "",
+                  "| condition | pitch-class accuracy | clips |", "|---|---:|---:|"]
+        lines += [f"| {name} | {_f(m['accuracy'])} | {m['clips']} |" for name, m in melody["conditions"].items()]
+        lines += ["", "Melodies: " + ", ".join(melody["names"]) + "."]
+    judge = report["judge"]
+    lines += ["", "## The judge (held-out real clips)", "",
+              "| attribute | clean | after codec round trip | clean-trained judge on codec round trip |", "|---|---:|---:|---:|"]
+    for a in judge["ceilings"]["clean"]:
+        lines.append(f"| {a} | {_f(judge['ceilings']['clean'][a])} | {_f(judge['ceilings']['codec'][a])} | "
+                     f"{_f(judge['clean_trained_on_codec'].get(a))} |")
+    lines += ["", judge["description"], ""]
+    self_judged = report.get("self_judged", {})
+    if self_judged:
+        lines += ["## Self-judged (the run's own CLAP towers: the stages are conditioned on them, so these flatter the model)", "",
+                  "| metric | " + " | ".join(next(iter(self_judged.values()))) + " |",
+                  "|---|" + "---:|" * len(next(iter(self_judged.values())))]
+        for metric, values in self_judged.items():
+            lines.append(f"| {metric} | " + " | ".join(_f(v) for v in values.values()) + " |")
+        lines.append("")
+    plots = report.get("spectrograms", [])
+    if plots:
+        lines += ["## Spectrograms: real clip, its codec round trip, a generation for the same caption", ""]
+        lines += [f"![spectrograms]({p})" for p in plots]
+        lines.append("")
+    notes = report.get("notes", [])
+    if notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    return "\n".join(lines) + "\n"
+
+
+def _f(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def _p(value: float) -> str:
+    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
