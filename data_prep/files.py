@@ -2,19 +2,55 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import os
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 
+def _owner() -> str:
+    """host-pid tag in temporary names, so a later writer can tell a killed writer's leftovers from a live one's."""
+    return f"{socket.gethostname().replace('.', '_')}-{os.getpid()}"
+
+
+def sweep_stale_temps(path: str | os.PathLike) -> int:
+    """Remove temporaries of `path` left by writers on this host that no longer run (killed mid-write); returns how many."""
+    path = Path(path)
+    host = socket.gethostname().replace(".", "_")
+    removed = 0
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.{glob.escape(host)}-*.tmp"):
+        pid = tmp.name[len(f".{path.name}.{host}-"):].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it replaces `path`, on error it is removed."""
+    """Yield a temporary path beside `path`; on success it replaces `path`, on error it is removed.
+
+    Temporaries a killed writer left for the same path are removed first, so kill -9 and a re-run leave none behind.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    sweep_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_owner()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -36,7 +72,9 @@ def atomic_torch_save(obj: object, path: str | os.PathLike) -> None:
     import torch
 
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        # Saved through a file object so the archive's inner name, hence the bytes, never depend on the temporary name.
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:

@@ -50,22 +50,30 @@ def render_markdown(result: AuditResult) -> str:
         f"examples' targets) for a false-positive rate of at most {cal.max_fpr:g}.",
         f"- achieved FPR on the negatives: {cal.achieved_fpr:.3g} ({cal.false_positives} of {cal.n_negatives}).",
         f"- {cal.note}.",
+        f"- {cal.trivial_negatives} further negatives were trivial (a target with at most "
+        f"{s.get('trivial_max_distinct', 2)} distinct tokens or normalised token entropy below "
+        f"{s.get('trivial_entropy', 0)}: silence, a held note) and are left out of the calibration.",
         "",
         "## Match rates by prompt length",
         "",
-        "| prompt (s) | prompt tokens | examples | exact | exact rate | approximate | approximate rate |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "Trivial pairs (near-constant target) are counted apart: they never count as approximate matches, and the "
+        "exact matches among them are shown in brackets. Near-constant continuations are counted in the last column.",
+        "",
+        "| prompt (s) | prompt tokens | examples | exact | exact rate | approximate | approximate rate | trivial (exact) "
+        "| near-constant continuations |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result.per_prompt:
         lines.append(f"| {row['prompt_seconds']:g} | {row['prompt_tokens']} | {row['n']} | {row['exact_matches']} | "
-                     f"{row['exact_rate']:.3f} | {row['approximate_matches']} | {row['approximate_rate']:.3f} |")
+                     f"{row['exact_rate']:.3f} | {row['approximate_matches']} | {row['approximate_rate']:.3f} | "
+                     f"{row.get('trivial', 0)} ({row.get('trivial_exact', 0)}) | {row.get('trivial_generated', 0)} |")
     lines += ["", "## Closest matches", "",
               "Low token entropy means a near-constant sequence (e.g. silence): such matches are trivial, not memorized music.",
-              "", "| example | prompt (s) | cost | exact | approximate | entropy gen (bits) | entropy target (bits) | distinct tokens |",
-              "|---|---:|---:|:---:|:---:|---:|---:|---:|"]
+              "", "| example | prompt (s) | cost | exact | approximate | trivial | entropy gen (bits) | entropy target (bits) | distinct tokens |",
+              "|---|---:|---:|:---:|:---:|:---:|---:|---:|---:|"]
     for c in result.closest:
         lines.append(f"| {c['example_id']} | {c['prompt_seconds']:g} | {c['cost']:.4f} | {'yes' if c['exact'] else ''} | "
-                     f"{'yes' if c['approximate'] else ''} | {c['generated_entropy_bits']:.2f} | {c['target_entropy_bits']:.2f} | "
+                     f"{'yes' if c['approximate'] else ''} | {'yes' if c.get('trivial') else ''} | {c['generated_entropy_bits']:.2f} | {c['target_entropy_bits']:.2f} | "
                      f"{c['distinct_tokens']} |")
     lines += ["", "## Novelty (SIM_AA@95)", ""]
     lines.append(_novelty_text(result.novelty))

@@ -3,7 +3,10 @@
 Approximate matching compares token-count histograms with the Sinkhorn transport cost over a ground cost of
 Euclidean distances between the k-means centroids (in units of the mean inter-centroid distance, so epsilon and
 tau read the same for any tokenizer), restricted to each side's non-zero support.  The match threshold tau is
-calibrated on negative pairs, never copied from another tokenizer.
+calibrated on negative pairs, never copied from another tokenizer.  Pairs whose target is near-constant (at most two
+distinct tokens, or a normalised token entropy under a floor: silence, a held note) are trivial: they are counted on
+their own and left out of both the calibration and the approximate matches, since any two silences match.  A
+near-constant continuation of a varied target stays in: its cost is high, so it needs no exception.
 """
 from __future__ import annotations
 
@@ -21,6 +24,9 @@ MIN_PAIRS_PER_BATCH = 16
 KERNEL_BYTES_PER_BATCH = 4 << 20
 # Cost entries gathered at once (fp32: 32 MiB); the audit bench's 4096 sparse pairs fit in one gather.
 GATHER_CELLS = 8 << 20
+# A continuation of at most this many distinct tokens is trivial whatever its entropy.
+TRIVIAL_MAX_DISTINCT = 2
+DEFAULT_TRIVIAL_ENTROPY = 0.2
 
 
 @dataclass
@@ -46,6 +52,7 @@ class TauCalibration:
     n_negatives: int
     resolvable: bool
     note: str
+    trivial_negatives: int = 0
 
 
 @dataclass
@@ -78,6 +85,20 @@ def token_entropy(tokens: torch.Tensor) -> float:
     _, counts = torch.unique(tokens.reshape(-1), return_counts=True)
     p = counts.double() / counts.sum()
     return float(-(p * p.log2()).sum()) + 0.0  # + 0.0: a one-token sequence reads 0, not -0
+
+
+def trivial_rows(tokens: torch.Tensor, vocab: int, entropy_floor: float = DEFAULT_TRIVIAL_ENTROPY) -> torch.Tensor:
+    """Bool[N]: rows of tokens [N,T] that are near-constant: at most TRIVIAL_MAX_DISTINCT distinct tokens, or token
+    entropy below entropy_floor times the most a row of T tokens over `vocab` clusters can have (log2 min(T, vocab))."""
+    n, t = tokens.shape
+    if n == 0:
+        return torch.zeros(0, dtype=torch.bool)
+    _, mass = padded_histograms(tokens)
+    distinct = (mass > 0).sum(1)
+    bits = -(mass * torch.where(mass > 0, mass, torch.ones_like(mass)).log2()).sum(1)
+    ceiling = math.log2(max(1, min(t, vocab)))
+    normalised = bits / ceiling if ceiling > 0 else torch.zeros(n)
+    return (distinct <= TRIVIAL_MAX_DISTINCT) | (normalised < entropy_floor)
 
 
 def centroid_distances(centroids: torch.Tensor, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, float]:
@@ -276,11 +297,15 @@ def memorization_audit(
     max_negatives: int = 20000,
     closest_k: int = 10,
     seed: int = 0,
+    trivial_entropy: float = DEFAULT_TRIVIAL_ENTROPY,
 ) -> AuditResult:
-    """Score every continuation (exact match, Sinkhorn cost), calibrate tau on negatives, and collect the report data."""
+    """Score every continuation (exact match, Sinkhorn cost), calibrate tau on non-trivial negatives, and collect the
+    report data; pairs with a trivial target (see trivial_rows, floor trivial_entropy) are counted apart and never match
+    approximately.  Near-constant continuations are counted too (trivial_generated), for the report only."""
     groups = [g for g in groups if g.generated.shape[0] > 0]
     distances = centroid_distances(centroids)
     unit = distances[1]
+    vocab = int(centroids.shape[0])
     workspace = Workspace()
     per_prompt: list[dict[str, Any]] = []
     candidates: list[dict[str, Any]] = []
@@ -289,27 +314,34 @@ def memorization_audit(
     for g in groups:
         exact = exact_matches(g.generated, g.target)
         costs = pair_costs(g.generated, g.target, centroids, settings, distances, workspace=workspace)
-        group_costs.append((g, exact, costs))
+        trivial = trivial_rows(g.target, vocab, trivial_entropy)
+        flat = trivial_rows(g.generated, vocab, trivial_entropy)
+        group_costs.append((g, exact, costs, trivial, flat))
         pooled_gen += list(g.generated)
         pooled_tgt += list(g.target)
         pooled_example.append(g.example_index)
     negatives = torch.zeros(0)
+    trivial_negatives = 0
     if pooled_gen:
         example_index = torch.cat(pooled_example)
         i, j = negative_pairs(example_index, max_negatives, seed)
         if i.numel():
             gen_rows = _stack_padded(pooled_gen)
             tgt_rows = _stack_padded(pooled_tgt)
-            negatives = pair_costs(gen_rows[i], tgt_rows[j], centroids, settings, distances, workspace=workspace)
-    calibration = calibrate_tau(negatives, max_fpr)
+            keep = ~trivial_rows(tgt_rows, vocab, trivial_entropy)[j]
+            trivial_negatives = int((~keep).sum())
+            i, j = i[keep], j[keep]
+            if i.numel():
+                negatives = pair_costs(gen_rows[i], tgt_rows[j], centroids, settings, distances, workspace=workspace)
+    calibration = replace(calibrate_tau(negatives, max_fpr), trivial_negatives=trivial_negatives)
     notes = []
     zero = int((negatives <= 0).sum())
     if calibration.resolvable and calibration.tau <= 0 and zero:
-        notes.append(f"{zero} of {negatives.numel()} negative pairs cost 0 (both sides one and the same token, such as "
-                     f"silence): more than max_fpr={max_fpr:g} allows, so tau is 0 and no approximate match can count; "
-                     "exact matches and the entropy column are what this audit can show")
-    for g, exact, costs in group_costs:
-        approx = costs < calibration.tau
+        notes.append(f"{zero} of {negatives.numel()} non-trivial negative pairs cost 0: more than max_fpr={max_fpr:g} "
+                     "allows, so tau is 0 and no approximate match can count; raise audit.trivial_entropy to leave "
+                     "more near-constant continuations out of the calibration")
+    for g, exact, costs, trivial, flat in group_costs:
+        approx = (costs < calibration.tau) & ~trivial
         n = int(exact.numel())
         per_prompt.append({
             "prompt_seconds": g.prompt_seconds,
@@ -320,6 +352,9 @@ def memorization_audit(
             "approximate_matches": int(approx.sum()),
             "exact_rate": float(exact.double().mean()),
             "approximate_rate": float(approx.double().mean()),
+            "trivial": int(trivial.sum()),
+            "trivial_exact": int((trivial & exact).sum()),
+            "trivial_generated": int(flat.sum()),
         })
         for row in range(n):
             candidates.append({
@@ -328,6 +363,7 @@ def memorization_audit(
                 "cost": float(costs[row]),
                 "exact": bool(exact[row]),
                 "approximate": bool(approx[row]),
+                "trivial": bool(trivial[row]),
                 "_row": (g, row),
             })
     closest = sorted(candidates, key=lambda c: c["cost"])[:closest_k]
@@ -346,6 +382,8 @@ def memorization_audit(
         "sinkhorn_tol": settings.tol,
         "max_fpr": max_fpr,
         "max_negatives": max_negatives,
+        "trivial_entropy": trivial_entropy,
+        "trivial_max_distinct": TRIVIAL_MAX_DISTINCT,
         "ground_cost": "euclidean distance between k-means centroids / mean inter-centroid distance",
         "cost_unit": unit,
         "vocab": int(centroids.shape[0]),

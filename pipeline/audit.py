@@ -32,6 +32,7 @@ class AuditOptions:
     sinkhorn_epsilon: float = 0.05
     sinkhorn_iters: int = 200
     sinkhorn_omega: float = 1.5
+    trivial_entropy: float = 0.2
     max_negatives: int = 20000
     batch_size: int = 16
     novelty_samples: int = 0
@@ -108,7 +109,8 @@ def run_audit(
     settings = SinkhornSettings(epsilon=options.sinkhorn_epsilon, iters=options.sinkhorn_iters, tol=1e-6,
                                 omega=options.sinkhorn_omega)
     result = memorization_audit(groups, centroids, max_fpr=options.max_fpr, settings=settings,
-                                max_negatives=options.max_negatives, seed=options.seed)
+                                max_negatives=options.max_negatives, seed=options.seed,
+                                trivial_entropy=options.trivial_entropy)
     result.settings.update({"split": options.split, "num_examples": len(chosen), "semantic_rate": semantic_rate,
                             "prompt_seconds": list(options.prompt_seconds),
                             "continuation_seconds": options.continuation_seconds})

@@ -40,6 +40,9 @@ class AuditConfig:
     sinkhorn_epsilon: float = 0.05
     sinkhorn_iters: int = 200
     sinkhorn_omega: float = 1.5
+    # Normalised token-entropy floor below which a target continuation is trivial (near-constant, e.g. silence): such
+    # pairs are counted apart and left out of tau's calibration and of the approximate matches.
+    trivial_entropy: float = 0.2
 
 
 @dataclass

@@ -50,11 +50,11 @@ def recipe_steps(run: RunDir, scale: str) -> list[RecipeStep]:
     steps = [
         RecipeStep("synthetic data", ("data", "synth", *r, "--num-clips", str(int(b["clips"])),
                                       "--melody-pairs", str(int(b["melody_pairs"]))), "data/manifest.jsonl", b["clips"] / 200),
-        RecipeStep("codec", ("train", "codec", *r, *minutes("codec")), "tokenizers/codec.pt", b["codec"]),
+        RecipeStep("codec", ("train", "codec", *r, "--resume", *minutes("codec")), "tokenizers/codec.pt", b["codec"]),
         RecipeStep("clap + rvq", ("train", "clap", *r, "--resume", *minutes("clap")), "tokenizers/rvq.pt", b["clap"] + 1),
     ]
     if profile.semantic.source == "ssl" and not profile.semantic.pretrained:
-        steps.append(RecipeStep("semantic ssl", ("train", "semantic-ssl", *r, *minutes("semantic_ssl")),
+        steps.append(RecipeStep("semantic ssl", ("train", "semantic-ssl", *r, "--resume", *minutes("semantic_ssl")),
                                 "tokenizers/semantic_train.card.json", b["semantic_ssl"]))
     steps.append(RecipeStep("k-means", ("train", "kmeans", *r), "tokenizers/kmeans.pt", 3))
     if profile.melody.kind == "learned":

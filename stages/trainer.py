@@ -7,6 +7,7 @@ reseeded the same way, so `resume=True` continues exactly from the last checkpoi
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -25,6 +26,7 @@ from .transformer import Transformer
 
 log = logging.getLogger("stages.trainer")
 TAG_PREFIX = "step"
+STAGING_DIR = ".staging"
 
 
 @dataclass
@@ -160,12 +162,24 @@ def validate(engine: Any, layout: Layout, records: list[dict[str, Any]], batch_s
 
 
 def save_checkpoint(engine: Any, ckpt_dir: Path, step: int, keep_last: int, rank: int) -> None:
-    """DeepSpeed checkpoint tagged step<N> (all ranks), then rank 0 deletes all but the last keep_last."""
+    """DeepSpeed checkpoint tagged step<N> (all ranks), then rank 0 deletes all but the last keep_last.
+
+    Every rank writes into ckpt_dir/.staging and rank 0 renames the finished tag folder into place, so a process
+    killed mid-save leaves no partial checkpoint for --resume to load (the next save clears the staging folder).
+    """
     import torch.distributed as dist
 
-    engine.save_checkpoint(str(ckpt_dir), tag=f"{TAG_PREFIX}{step:08d}", client_state={"step": step})
+    tag = f"{TAG_PREFIX}{step:08d}"
+    staging = ckpt_dir / STAGING_DIR
+    if rank == 0:
+        shutil.rmtree(staging, ignore_errors=True)
+    dist.barrier()
+    engine.save_checkpoint(str(staging), tag=tag, client_state={"step": step})
     dist.barrier()
     if rank == 0:
+        if not (ckpt_dir / tag).exists():
+            os.replace(staging / tag, ckpt_dir / tag)
+        shutil.rmtree(staging, ignore_errors=True)
         for old in checkpoint_tags(ckpt_dir)[: -max(1, keep_last)]:
             shutil.rmtree(ckpt_dir / old, ignore_errors=True)
     dist.barrier()
@@ -224,7 +238,7 @@ def _maybe_resume(engine: Any, ckpt_dir: Path, resume: bool, stage: str) -> int:
         return 0
     if not resume:
         raise StageError(f"{ckpt_dir} already holds {stage} checkpoints: pass --resume to continue, "
-                         "or remove that folder to start over")
+                         "or --restart to start over")
     path, client = engine.load_checkpoint(str(ckpt_dir), tag=checkpoint_tags(ckpt_dir)[-1])
     if path is None:
         raise StageError(f"could not load the latest checkpoint in {ckpt_dir}; remove it to fall back to an older one")

@@ -10,7 +10,7 @@ from torch import nn
 
 from ..audio_io import as_mono_batch
 from ..errors import DataError
-from ..files import atomic_torch_save, file_digest, load_weights
+from ..files import atomic_torch_save, atomic_write_text, file_digest, load_weights
 from .config import CodecConfig, CodecTrainConfig
 from .model import OFFICIAL, SMALL, bandwidth_per_level, build_official, build_small
 
@@ -91,7 +91,7 @@ class CodecTokenizer:
                  for k, v in self.model.state_dict().items()}
         atomic_torch_save({"config": asdict(self.cfg), "arch": self.arch, "state_dict": state}, path)
         if checksum:
-            Path(str(path) + CHECKSUM_SUFFIX).write_text(f"{file_digest(path)}  {Path(path).name}\n")
+            atomic_write_text(str(path) + CHECKSUM_SUFFIX, f"{file_digest(path)}  {Path(path).name}\n")
 
     @property
     def sample_rate(self) -> int:

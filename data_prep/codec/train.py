@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 
 from ..errors import DataError
-from ..files import atomic_torch_save
+from ..files import atomic_torch_save, atomic_write_text
 from .codebooks import ResidualCapture, codebooks, kmeans_init_, replace_dead_codes_
 from .config import CodecConfig
 from .losses import MultiScaleMel, mel_losses
@@ -95,6 +95,8 @@ class CodecTrainer:
             raise DataError(f"codec training checkpoint {self.state_path} is unreadable ({type(exc).__name__}): delete it to restart") from None
         self.step = int(state["step"])
         self.history = list(state.get("history", []))
+        # Lines logged after this checkpoint by a run that was then killed are dropped: they are about to be redone.
+        atomic_write_text(self.work_dir / "log.jsonl", "".join(json.dumps(e) + "\n" for e in self.history))
         torch.set_rng_state(state["rng"])
         self.sampler.generator.set_state(state["data_rng"])
         return True

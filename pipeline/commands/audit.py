@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         sinkhorn_epsilon=cfg.sinkhorn_epsilon,
         sinkhorn_iters=cfg.sinkhorn_iters,
         sinkhorn_omega=cfg.sinkhorn_omega,
+        trivial_entropy=cfg.trivial_entropy,
         max_negatives=args.max_negatives,
         batch_size=args.batch_size,
         novelty_samples=args.novelty_samples,
@@ -60,8 +61,10 @@ def run(args: argparse.Namespace) -> int:
     cal = result.calibration
     for row in result.per_prompt:
         print(f"prompt {row['prompt_seconds']:>4g}s: exact {row['exact_matches']}/{row['n']}  "
-              f"approximate {row['approximate_matches']}/{row['n']}")
-    print(f"tau {cal.tau:.4f} (FPR {cal.achieved_fpr:.3g} on {cal.n_negatives} negatives{'' if cal.resolvable else '; too few to resolve max-fpr'})")
+              f"approximate {row['approximate_matches']}/{row['n']}  trivial {row['trivial']}/{row['n']} "
+              f"(near-constant continuations {row['trivial_generated']}/{row['n']})")
+    print(f"tau {cal.tau:.4f} (FPR {cal.achieved_fpr:.3g} on {cal.n_negatives} non-trivial negatives, "
+          f"{cal.trivial_negatives} trivial left out{'' if cal.resolvable else '; too few to resolve max-fpr'})")
     for note in result.notes:
         print(f"note: {note}")
     print(f"wrote {out_dir}/report.md")
@@ -89,5 +92,7 @@ def validate(o: "AuditOptions") -> None:
         raise UserError(f"--max-fpr must be between 0 and 1, got {o.max_fpr:g}")
     if o.num_examples < 1 or o.batch_size < 1 or o.max_negatives < 1:
         raise UserError("--num-examples, --batch-size and --max-negatives must be >= 1")
+    if not 0 <= o.trivial_entropy < 1:
+        raise UserError(f"audit.trivial_entropy must be in [0, 1), got {o.trivial_entropy:g}")
     if o.novelty_samples < 0:
         raise UserError("--novelty-samples must be >= 0")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from ..errors import UserError
 from ..run_dir import RunDir
 
 
@@ -28,3 +29,29 @@ def add_targets(parser: argparse.ArgumentParser, targets: dict[str, tuple[str, s
         target = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(target)
         target.set_defaults(func=module.run)
+
+
+def add_resume_arguments(parser: argparse.ArgumentParser, state: str) -> None:
+    """`--resume` / `--restart` with the one rule every trainer follows (see resume_decision); `state` names the folder."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true",
+                       help=f"continue the saved training state in {state} (starts fresh, with a note, when there is none)")
+    group.add_argument("--restart", action="store_true", help=f"discard the saved training state in {state} and start over")
+    group.add_argument("--fresh", dest="restart", action="store_true", help=argparse.SUPPRESS)
+
+
+def resume_decision(args: argparse.Namespace, has_state: bool, where: object) -> bool:
+    """True to continue the saved state, False to start from scratch (the caller discards the state when args.restart).
+
+    Saved state with neither flag is an error, so a typo never silently retrains or silently continues.
+    """
+    resume, restart = bool(getattr(args, "resume", False)), bool(getattr(args, "restart", False))
+    if resume and restart:
+        raise UserError("--resume and --restart contradict each other: pick one")
+    if restart or not has_state:
+        if resume:
+            print(f"note: no training state in {where} yet: starting fresh", flush=True)
+        return False
+    if not resume:
+        raise UserError(f"{where} holds an earlier training state: pass --resume to continue it or --restart to discard it")
+    return True

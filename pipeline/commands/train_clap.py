@@ -8,7 +8,7 @@ import shutil
 import time
 
 from ..errors import UserError
-from .common import add_run_argument, run_dir
+from .common import add_resume_arguments, add_run_argument, resume_decision, run_dir
 
 log = logging.getLogger("strata.clap")
 
@@ -16,10 +16,8 @@ log = logging.getLogger("strata.clap")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_argument(parser)
     parser.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget for the training loop")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--resume", action="store_true", help="continue an interrupted training from its checkpoint")
-    group.add_argument("--fresh", action="store_true", help="discard an earlier training state and start over")
-    group.add_argument("--rvq-only", action="store_true", help="keep the trained clap.pt and only refit the RVQ")
+    add_resume_arguments(parser, "runs/R/tokenizers/clap_train/")
+    parser.add_argument("--rvq-only", action="store_true", help="keep the trained clap.pt and only refit the RVQ")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"no train-split clips in {rd.manifest_path}: build the corpus with `strata data synth --run {rd.name}`")
     start = time.monotonic()
     extra = None
+    if args.rvq_only and (getattr(args, "resume", False) or getattr(args, "restart", False)):
+        raise UserError("--rvq-only trains nothing to resume or restart: drop --resume/--restart")
     if args.rvq_only:
         if not rd.tokenizer("clap").is_file():
             raise UserError(f"--rvq-only needs a trained {rd.tokenizer('clap')}: run `strata train clap --run {rd.name}`")
@@ -58,12 +58,10 @@ def run(args: argparse.Namespace) -> int:
         embeddings = _official_embeddings(tok, records)
         summary = {"kind": "official", "checkpoint": cfg.pretrained}
     else:
-        state = work / "state.pt"
-        if args.fresh and work.exists():
+        resume = resume_decision(args, (work / "state.pt").is_file(), work)
+        if not resume and work.exists():
             shutil.rmtree(work)
-        elif state.is_file() and not args.resume:
-            raise UserError(f"an earlier CLAP training state exists in {work}: pass --resume to continue or --fresh to restart")
-        tok, result = train_small_clap(cfg, records, work, rd.tokenizer("clap"), args.max_minutes, resume=args.resume)
+        tok, result = train_small_clap(cfg, records, work, rd.tokenizer("clap"), args.max_minutes, resume=resume)
         mels = compute_mels(tok, records, work / "mels.pt")
         embeddings, extra = mel_embeddings(tok, mels), crop_embeddings(tok, mels, rvq_cfg.fit_crops, rvq_cfg.seed)
         summary = {"kind": "small", "steps": result.steps, "final_loss": round(result.final_loss, 4),

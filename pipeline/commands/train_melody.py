@@ -5,16 +5,14 @@ import argparse
 import shutil
 
 from ..errors import UserError
-from .common import add_run_argument, run_dir
+from .common import add_resume_arguments, add_run_argument, resume_decision, run_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_argument(parser)
     parser.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget for the training loop")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--resume", action="store_true", help="continue an interrupted training from its checkpoint")
-    group.add_argument("--fresh", action="store_true", help="discard an earlier training state and start over")
-    group.add_argument("--rvq-only", action="store_true", help="keep the trained embedding and only refit its RVQ")
+    add_resume_arguments(parser, "runs/R/tokenizers/melody_train/")
+    parser.add_argument("--rvq-only", action="store_true", help="keep the trained embedding and only refit its RVQ")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
         print("note: no same-melody groups in the corpus (make them with `strata data synth --melody-pairs K`); "
               "training on augmented self-pairs only")
     work = rd.tokenizers_dir / "melody_train"
+    if args.rvq_only and (getattr(args, "resume", False) or getattr(args, "restart", False)):
+        raise UserError("--rvq-only trains nothing to resume or restart: drop --resume/--restart")
     if args.rvq_only:
         from data_prep.melody.tokenizer import MelodyTokenizer
 
@@ -42,11 +42,10 @@ def run(args: argparse.Namespace) -> int:
         tok.save(rd.tokenizer("melody"))
         print(f"wrote {rd.tokenizer('melody')} (RVQ {tok.rvq.levels}x{tok.rvq.bins} refitted on {fit_set.shape[0]} windows)")
         return 0
-    if args.fresh and work.exists():
+    resume = resume_decision(args, (work / "state.pt").is_file(), work)
+    if not resume and work.exists():
         shutil.rmtree(work)
-    elif (work / "state.pt").is_file() and not args.resume:
-        raise UserError(f"an earlier melody training state exists in {work}: pass --resume to continue or --fresh to restart")
-    tok, result = train_melody(cfg, records, work, rd.tokenizer("melody"), args.max_minutes, resume=args.resume)
+    tok, result = train_melody(cfg, records, work, rd.tokenizer("melody"), args.max_minutes, resume=resume)
     print(f"wrote {rd.tokenizer('melody')} (steps {result.steps}, triplet loss {result.final_loss:.4f}, "
           f"{result.groups} melody groups, RVQ {tok.rvq.levels}x{tok.rvq.bins}, {result.wall_seconds:.0f} s)")
     if cfg.kind != "learned":

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from .common import add_run_argument, run_dir
+from .common import add_resume_arguments, add_run_argument, resume_decision, run_dir
 
 WORK_DIR_NAME = "semantic_train"
 
@@ -20,8 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `strata train semantic-ssl`."""
     add_run_argument(parser)
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (checkpointed) after this much wall time")
-    parser.add_argument("--resume", action="store_true", help="continue from runs/R/tokenizers/semantic_train/ (the default when it exists)")
-    parser.add_argument("--restart", action="store_true", help="discard existing training state and start over")
+    add_resume_arguments(parser, "runs/R/tokenizers/semantic_train/")
 
 
 def manifest_rows(manifest: Path, split: str | None = None) -> list[dict[str, Any]]:
@@ -47,7 +46,7 @@ def load_split_clips(manifest: Path, sample_rate: int, split: str = "train") -> 
 
 def run(args: argparse.Namespace) -> int:
     """Train (or resume) and, once all steps are done, write runs/R/tokenizers/semantic.pt."""
-    from data_prep.semantic.train_ssl import train_ssl
+    from data_prep.semantic.train_ssl import STATE_FILE, train_ssl
 
     rd = run_dir(args)
     cfg = rd.load_profile(args.overrides).semantic
@@ -58,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     start = time.monotonic()
     clips = load_split_clips(rd.manifest_path, cfg.sample_rate)
     out = rd.tokenizer("semantic")
-    result = train_ssl(cfg, clips, rd.tokenizers_dir / WORK_DIR_NAME, out, max_minutes=args.max_minutes, restart=args.restart)
+    work = rd.tokenizers_dir / WORK_DIR_NAME
+    resume = resume_decision(args, (work / STATE_FILE).is_file(), work)
+    result = train_ssl(cfg, clips, work, out, max_minutes=args.max_minutes, restart=not resume)
     card = {
         "command": "strata " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "result": result, "seed": cfg.train.seed, "train_clips": len(clips),

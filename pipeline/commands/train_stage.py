@@ -12,15 +12,14 @@ import argparse
 
 from ..errors import UserError
 from ..run_dir import STAGE_NAMES
-from .common import add_run_argument, run_dir
+from .common import add_resume_arguments, add_run_argument, resume_decision, run_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `strata train stage`."""
     parser.add_argument("--stage", required=True, choices=STAGE_NAMES, help="which stage transformer to train")
     add_run_argument(parser)
-    parser.add_argument("--resume", action="store_true", help="continue from runs/R/stages/<stage>/checkpoints/")
-    parser.add_argument("--restart", action="store_true", help="delete that stage's checkpoints and start over")
+    add_resume_arguments(parser, "runs/R/stages/<stage>/checkpoints/")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (checkpointed, resumable) after this long")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="stop (checkpointed, resumable) at this step; the LR schedule still spans stages.<stage>.steps")
@@ -31,19 +30,19 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from data_prep.cache import TokenCache
-    from stages.trainer import train_stage
+    from stages.trainer import checkpoint_tags, train_stage
 
-    if args.resume and args.restart:
-        raise UserError("--resume and --restart contradict each other: pick one")
     rd = run_dir(args)
+    ckpt_dir = rd.stage_dir(args.stage) / "checkpoints"
+    resume = resume_decision(args, bool(checkpoint_tags(ckpt_dir)), ckpt_dir)
     profile = rd.load_profile(args.overrides)
     cache = TokenCache(rd.cache_dir)
     records = cache.records("train")
     if not records:
         raise UserError(f"the token cache {rd.cache_dir} has no split=='train' records: check the manifest splits")
     result = train_stage(args.stage, records, cache.meta, getattr(profile.stages, args.stage), profile.train,
-                         rd.stage_dir(args.stage), valid_records=cache.records("valid"), resume=args.resume,
-                         restart=args.restart, max_minutes=args.max_minutes, max_steps=args.max_steps)
+                         rd.stage_dir(args.stage), valid_records=cache.records("valid"), resume=resume,
+                         restart=not resume, max_minutes=args.max_minutes, max_steps=args.max_steps)
     rank = int(os.environ.get("RANK", "0"))
     if rank == 0:
         losses = ", ".join(f"{k} loss {v:.4f}" for k, v in (("train", result.train_loss), ("valid", result.val_loss))

@@ -13,6 +13,7 @@ from eval.memorization import (
     nearest_neighbour_similarity,
     padded_histograms,
     token_entropy,
+    trivial_rows,
 )
 from eval.sinkhorn import SinkhornSettings
 
@@ -100,17 +101,33 @@ def test_audit_flags_copies_and_calibrates_on_others():
     assert all("generated_entropy_bits" in c for c in result.closest)
 
 
-def test_audit_explains_a_tau_of_zero_from_silent_negatives():
+def test_constant_negatives_no_longer_collapse_tau():
     centroids = torch.randn(32, 8, generator=torch.Generator().manual_seed(1))
-    silent = torch.full((40, 30), 7)
     varied = torch.randint(0, 32, (40, 30), generator=torch.Generator().manual_seed(2))
-    group = PromptGroup(0.0, 0, [f"ex{i}" for i in range(40)], torch.arange(40), silent, silent)
-    result = memorization_audit([group], centroids, max_fpr=1e-3, settings=SinkhornSettings(0.05, 100, 1e-6))
-    assert result.calibration.tau == 0 and result.per_prompt[0]["approximate_matches"] == 0
-    assert result.per_prompt[0]["exact_matches"] == 40
-    assert any("negative pairs cost 0" in note for note in result.notes)
-    group = PromptGroup(0.0, 0, [f"ex{i}" for i in range(40)], torch.arange(40), varied, varied.flip(0))
-    assert memorization_audit([group], centroids, max_fpr=1e-3, settings=SinkhornSettings(0.05, 100, 1e-6)).notes == []
+    generated, targets = varied.clone(), varied.flip(0).clone()
+    generated[:4] = 7  # four silent continuations of four silent targets: 12 negative pairs cost exactly 0
+    targets[:4] = 7
+    targets[4] = torch.tensor([3, 9] * 15)  # two distinct tokens: trivial whatever its entropy
+    group = PromptGroup(0.0, 0, [f"ex{i}" for i in range(40)], torch.arange(40), generated, targets)
+    settings = SinkhornSettings(0.05, 100, 1e-6)
+    result = memorization_audit([group], centroids, max_fpr=1e-2, settings=settings)
+    cal = result.calibration
+    assert cal.tau > 0 and cal.resolvable and result.notes == []
+    assert cal.trivial_negatives == 5 * 39 and cal.n_negatives == 40 * 39 - 5 * 39
+    row = result.per_prompt[0]
+    assert row["trivial"] == 5 and row["trivial_exact"] == 4 and row["exact_matches"] == 4
+    assert row["trivial_generated"] == 4
+    assert not any(c["approximate"] for c in result.candidate_costs if c["trivial"])
+    collapsed = memorization_audit([group], centroids, max_fpr=1e-2, settings=settings, trivial_entropy=0.0)
+    assert collapsed.calibration.tau > 0  # the distinct-token rule alone keeps silence out
+    assert [c["trivial"] for c in result.candidate_costs] == [i < 5 for i in range(40)]
+
+
+def test_trivial_rows_flag_near_constant_sequences():
+    rows = torch.stack([torch.full((64,), 3), torch.tensor([1, 2] * 32), torch.tensor([5] * 61 + [1, 2, 3]),
+                        torch.arange(64) % 16])
+    assert trivial_rows(rows, 256, 0.2).tolist() == [True, True, True, False]
+    assert trivial_rows(rows, 256, 0.0).tolist() == [True, True, False, False]
 
 
 def test_nearest_neighbour_similarity():
