@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from .delay_pattern import DelayPattern, frames_of
+from .delay_pattern import DelayPattern, delay_pattern, frames_of
 from .errors import StageError
 from .layouts import CoarseLayout, FineLayout, Layout
 from .vocab import PAD, SEP
@@ -36,10 +36,7 @@ class DelayLayout(Layout):
 
     def pattern(self, frames: int) -> DelayPattern:
         """The (checked) delay pattern of `frames` target frames."""
-        cache = self.__dict__.setdefault("_patterns", {})
-        if frames not in cache:
-            cache[frames] = DelayPattern(self.target_levels, frames)
-        return cache[frames]
+        return delay_pattern(self.target_levels, frames)
 
     def head_range(self) -> tuple[int, int]:
         """Joint ids [lo, hi) of all target levels; its S equal slices are the S output heads."""

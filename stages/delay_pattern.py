@@ -6,6 +6,8 @@ Cells whose frame t - q falls outside [0, F) hold a fill value (PAD: no input, n
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
 
@@ -43,6 +45,12 @@ class DelayPattern:
         if tuple(grid.shape[1:]) != (self.steps, self.levels):
             raise ValueError(f"pattern has {self.steps} steps of {self.levels} streams, got {tuple(grid.shape[1:])}")
         return grid.reshape(b, -1)[:, self.index.to(grid.device)].view(b, self.levels, self.frames)
+
+
+@lru_cache(maxsize=64)
+def delay_pattern(levels: int, frames: int) -> DelayPattern:
+    """The pattern of (levels, frames), built and checked once per process (it is read-only)."""
+    return DelayPattern(levels, frames)
 
 
 def frames_of(steps: int, levels: int) -> int:

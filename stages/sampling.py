@@ -91,8 +91,6 @@ def sample_steps(model: Transformer, prefix: torch.Tensor, grid: torch.Tensor, h
     slices of head_range; cells that are not DRAW (known codes, PAD) are teacher-forced. Leading steps without a
     DRAW cell are prefilled with the prefix.
     """
-    was_training = model.training
-    model.eval()
     device = model.embed.weight.device
     b, p, _ = prefix.shape
     n = grid.shape[1]
@@ -103,6 +101,8 @@ def sample_steps(model: Transformer, prefix: torch.Tensor, grid: torch.Tensor, h
     start = int(drawn_steps[0]) if drawn_steps.numel() else n
     if start == n:
         return out
+    was_training = model.training
+    model.eval()
     guided = uncond_prefix is not None and cfg_scale != 1.0
     heads = torch.cat([prefix, uncond_prefix]) if guided else prefix
     rows = torch.cat([heads.to(device), torch.cat([out[:, :start]] * (2 if guided else 1))], 1)
