@@ -11,10 +11,11 @@ from .vocab import PAD
 
 
 def collate(examples: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad (tokens, target mask) pairs into [B,T] tensors; padding is PAD and never a target."""
+    """Right-pad (tokens, target mask) pairs ([T] or [T,streams]) into [B,T(,streams)]; padding is PAD, never a target."""
     length = max(t.shape[0] for t, _ in examples)
-    tokens = torch.full((len(examples), length), PAD, dtype=torch.long)
-    mask = torch.zeros((len(examples), length), dtype=torch.bool)
+    rest = tuple(examples[0][0].shape[1:])
+    tokens = torch.full((len(examples), length, *rest), PAD, dtype=torch.long)
+    mask = torch.zeros((len(examples), length, *rest), dtype=torch.bool)
     for i, (t, m) in enumerate(examples):
         tokens[i, : t.shape[0]] = t
         mask[i, : m.shape[0]] = m
@@ -50,7 +51,13 @@ def lm_loss(model: torch.nn.Module, tokens: torch.Tensor, mask: torch.Tensor, la
     A host `mask` keeps the step free of device syncs (positions are indexed, not boolean-selected, on the device).
     With a layout, each target is scored against its own level's ids only, the distribution the sampler draws
     from (it restricts every step to `layout.target_span`), and logits are computed for that section alone.
+    Multi-stream tokens [B,T,streams] (the delay layout, which is required then) score stream q of every target
+    step against level q's ids; empty (PAD) cells carry no loss.
     """
+    if tokens.dim() == 3:
+        if layout is None:
+            raise ValueError("multi-stream tokens need their layout to score each stream against its level")
+        return _stream_loss(model, tokens, mask, layout, reduction)
     select = mask[:, 1:]
     if select.device.type == "cpu":
         # Target positions are found on the host: boolean indexing on a GPU waits for the device to count them.
@@ -68,3 +75,18 @@ def lm_loss(model: torch.nn.Module, tokens: torch.Tensor, mask: torch.Tensor, la
     if levels > 1:
         logits = logits.view(-1, levels, bins)[torch.arange(rel.shape[0], device=rel.device), rel // bins]
     return F.cross_entropy(logits.float(), rel % bins, reduction=reduction)
+
+
+def _stream_loss(model: torch.nn.Module, tokens: torch.Tensor, mask: torch.Tensor, layout: Layout,
+                 reduction: str) -> torch.Tensor:
+    """Cross-entropy of the target streams of every step that has one; indices come from the host mask."""
+    levels, bins = layout.target_levels, layout.vocab.bins(layout.target)
+    lo, _ = layout.vocab.span(layout.target, 0)
+    cells = mask[:, 1:, :levels].cpu()
+    steps = cells.any(-1).reshape(-1).nonzero().squeeze(1)
+    keep = cells.reshape(-1, levels).index_select(0, steps).reshape(-1).nonzero().squeeze(1)
+    steps, keep = to_device(steps, tokens.device), to_device(keep, tokens.device)
+    logits = model(tokens[:, :-1], select=steps, vocab_range=(lo, lo + levels * bins)).reshape(-1, bins)
+    targets = tokens[:, 1:, :levels].reshape(-1, levels).index_select(0, steps)
+    rel = (targets - lo - bins * torch.arange(levels, device=targets.device)).reshape(-1)
+    return F.cross_entropy(logits.index_select(0, keep).float(), rel.index_select(0, keep), reduction=reduction)

@@ -34,6 +34,10 @@ class StageConfig:
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 0.0
+    # Token layout of coarse and fine: "flat" interleaves the levels (one token per step, F*Q steps for F frames),
+    # "delay" predicts every level of a frame in one step with level q delayed by q steps (F+Q-1 steps).
+    # The semantic stage has one level and is always flat.
+    layout: Literal["flat", "delay"] = "flat"
 
 
 @dataclass

@@ -5,6 +5,8 @@ Sequences (joint ids of the stage's Vocab; `|` is the SEP token):
   coarse:   cond[L_c] semantic[T_s] | coarse frames flattened row-major (frame by frame, level by level)
   fine:     coarse frames flattened | fine frames flattened
 Only target tokens (after SEP) carry loss. For classifier-free guidance cond (and melody) are replaced by MASK.
+These are the "flat" layouts; stages/delay_layouts.py holds the "delay" layouts of coarse and fine (every level of a
+frame predicted in one step, level q delayed by q steps).
 cond is the clip's audio-derived CLAP tokens, or (with probability text_cond_prob, when the cache stored them) the
 text-derived tokens of one of its captions.
 Semantic and acoustic windows of one crop cover the same time span, aligned through the cache's token rates.
@@ -16,9 +18,10 @@ from typing import Any, ClassVar
 import torch
 
 from .errors import StageError
-from .vocab import MASK, SEP, Vocab
+from .vocab import MASK, PAD, SEP, Vocab
 
 STAGES = ("semantic", "coarse", "fine")
+LAYOUT_KINDS = ("flat", "delay")
 META_KEYS = ("semantic_rate", "semantic_bins", "acoustic_rate", "codec_bins", "n_q", "n_coarse",
              "cond_levels", "cond_bins", "melody_rate", "melody_bins")
 
@@ -36,6 +39,8 @@ class Layout:
     stage: ClassVar[str] = ""
     target: ClassVar[str] = ""
     uses_cond: ClassVar[bool] = False
+    kind: ClassVar[str] = "flat"
+    target_rate: ClassVar[str] = "acoustic_rate"
 
     def __init__(self, meta: dict[str, Any], crop_seconds: float) -> None:
         missing = [k for k in META_KEYS if k not in meta]
@@ -60,6 +65,20 @@ class Layout:
     def target_levels(self) -> int:
         """Levels interleaved in the target stream (1 for semantic)."""
         return self.vocab.levels(self.target)
+
+    @property
+    def streams(self) -> int:
+        """Tokens per sequence position (the model's `streams`): 1, a flat layout holds one token per position."""
+        return 1
+
+    def steps(self, n_frames: int) -> int:
+        """Autoregressive model calls to produce `n_frames` target frames (one per token when flat)."""
+        return n_frames * self.target_levels
+
+    def steps_per_second(self) -> float:
+        """Autoregressive model calls per second of audio when generating in windows of crop_seconds."""
+        frames = max(1, self.seconds_to(self.crop_seconds, self.target_rate))
+        return self.steps(frames) * float(self.meta[self.target_rate]) / frames
 
     def target_span(self, i: int) -> tuple[int, int]:
         """Joint-id range [lo, hi) allowed at target position i (counted from the first target token)."""
@@ -92,7 +111,7 @@ class Layout:
 
     def spec(self) -> dict[str, Any]:
         """Plain-data description saved in model.pt; `layout_from_spec` rebuilds the layout."""
-        return {"stage": self.stage, "meta": dict(self.meta), "crop_seconds": self.crop_seconds}
+        return {"stage": self.stage, "meta": dict(self.meta), "crop_seconds": self.crop_seconds, "layout": self.kind}
 
 
 class SemanticLayout(Layout):
@@ -101,6 +120,7 @@ class SemanticLayout(Layout):
     stage = "semantic"
     target = "semantic"
     uses_cond = True
+    target_rate = "semantic_rate"
 
     @property
     def has_melody(self) -> bool:
@@ -222,16 +242,24 @@ class FineLayout(Layout):
 LAYOUTS: dict[str, type[Layout]] = {"semantic": SemanticLayout, "coarse": CoarseLayout, "fine": FineLayout}
 
 
-def make_layout(stage: str, meta: dict[str, Any], crop_seconds: float) -> Layout:
-    """The layout of `stage` for a token cache described by `meta`."""
+def make_layout(stage: str, meta: dict[str, Any], crop_seconds: float, layout: str = "flat") -> Layout:
+    """The `layout` ("flat" or "delay") of `stage` for a token cache described by `meta`."""
     if stage not in LAYOUTS:
         raise StageError(f"unknown stage '{stage}' (choose {', '.join(STAGES)})")
-    return LAYOUTS[stage](meta, crop_seconds)
+    if layout not in LAYOUT_KINDS:
+        raise StageError(f"unknown {stage} layout '{layout}' (choose {' or '.join(LAYOUT_KINDS)})")
+    if layout == "flat":
+        return LAYOUTS[stage](meta, crop_seconds)
+    if stage == "semantic":
+        raise StageError("the semantic stage has one token stream: its layout must be flat")
+    from .delay_layouts import DELAY_LAYOUTS  # imported here: the delay layouts subclass the ones above
+
+    return DELAY_LAYOUTS[stage](meta, crop_seconds)
 
 
 def layout_from_spec(spec: dict[str, Any]) -> Layout:
-    """Rebuild a layout saved with `Layout.spec()`."""
-    return make_layout(spec["stage"], spec["meta"], spec["crop_seconds"])
+    """Rebuild a layout saved with `Layout.spec()` (files without a layout key are flat)."""
+    return make_layout(spec["stage"], spec["meta"], spec["crop_seconds"], spec.get("layout", "flat"))
 
 
 def flatten_levels(vocab: Vocab, name: str, codes: torch.Tensor) -> torch.Tensor:
@@ -279,7 +307,7 @@ def _drop(gen: torch.Generator | None, prob: float) -> bool:
 
 
 def _join(head: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prefix then targets ([T] or [T,streams]); every target token except PAD (empty delay cells) carries loss."""
     tokens = torch.cat([head, target])
-    mask = torch.zeros(tokens.shape[0], dtype=torch.bool)
-    mask[head.shape[0]:] = True
+    mask = torch.cat([torch.zeros(head.shape, dtype=torch.bool), target != PAD])
     return tokens, mask

@@ -2,6 +2,7 @@
 
 The prefix is run once (prefill) and never recomputed; each new token is one forward of length 1.
 With cfg_scale != 1 the conditional and unconditional (MASK-conditioned) rows go through the model in one batch.
+Delay layouts sample whole steps (`sample_steps`): one forward yields the next step's token of every level.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from .delay_layouts import DRAW, DelayLayout
 from .layouts import CoarseLayout, FineLayout, SemanticLayout
 from .transformer import Transformer
 
@@ -78,6 +80,54 @@ def sample_tokens(model: Transformer, prefix: torch.Tensor, n_tokens: int, span:
     return out
 
 
+@torch.no_grad()
+def sample_steps(model: Transformer, prefix: torch.Tensor, grid: torch.Tensor, head_range: tuple[int, int],
+                 levels: int, *, uncond_prefix: torch.Tensor | None = None, cfg_scale: float = 1.0,
+                 temperature: float = 1.0, top_k: int = 0, top_p: float = 0.0,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Fill the DRAW cells of target steps grid [B,N,streams] after prefix steps [B,P,streams]; returns the grid.
+
+    Streams 0..levels-1 of a step are drawn together from one forward, stream q from the q-th of `levels` equal
+    slices of head_range; cells that are not DRAW (known codes, PAD) are teacher-forced. Leading steps without a
+    DRAW cell are prefilled with the prefix.
+    """
+    device = model.embed.weight.device
+    b, p, _ = prefix.shape
+    n = grid.shape[1]
+    lo, hi = head_range
+    bins = (hi - lo) // levels
+    out = grid.clone().to(device)
+    drawn_steps = (out[..., :levels] == DRAW).any(-1).any(0).nonzero()
+    start = int(drawn_steps[0]) if drawn_steps.numel() else n
+    if start == n:
+        return out
+    was_training = model.training
+    model.eval()
+    guided = uncond_prefix is not None and cfg_scale != 1.0
+    heads = torch.cat([prefix, uncond_prefix]) if guided else prefix
+    rows = torch.cat([heads.to(device), torch.cat([out[:, :start]] * (2 if guided else 1))], 1)
+    offsets = lo + bins * torch.arange(levels, device=device)
+    try:
+        cache = model.new_cache(rows.shape[0], p + n)
+        last = torch.zeros(rows.shape[:2], dtype=torch.bool, device=device)
+        last[:, -1] = True
+        scores = model(rows, cache, 0, select=last, vocab_range=head_range)
+        for j in range(start, n):
+            scores = scores.float().view(-1, levels, bins)
+            if guided:
+                logp = F.log_softmax(scores, -1)
+                scores = logp[b:] + cfg_scale * (logp[:b] - logp[b:])
+            picked = pick(scores.reshape(b * levels, bins), temperature, top_k, top_p, generator).view(b, levels)
+            cells = out[:, j, :levels]
+            out[:, j, :levels] = torch.where(cells == DRAW, picked + offsets, cells)
+            if j + 1 < n:
+                step = torch.cat([out[:, j]] * (2 if guided else 1))
+                scores = model(step[:, None], cache, p + j, vocab_range=head_range)[:, -1]
+    finally:
+        model.train(was_training)
+    return out
+
+
 def generate_semantic(model: Transformer, layout: SemanticLayout, cond: torch.Tensor, n_tokens: int, *,
                       prefix: torch.Tensor | None = None, melody: torch.Tensor | None = None, temperature: float = 1.0,
                       top_k: int = 0, top_p: float = 0.0, cfg_scale: float = 1.0,
@@ -97,10 +147,19 @@ def generate_semantic(model: Transformer, layout: SemanticLayout, cond: torch.Te
 def generate_coarse(model: Transformer, layout: CoarseLayout, cond: torch.Tensor, semantic: torch.Tensor, n_frames: int, *,
                     prefix: torch.Tensor | None = None, temperature: float = 0.95, top_k: int = 0, top_p: float = 0.0,
                     cfg_scale: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Coarse codes Long[B,n_coarse,n_frames] after `prefix` frames [B,n_coarse,F0]; `semantic` spans F0 + n_frames."""
+    """Coarse codes Long[B,n_coarse,n_frames] after `prefix` frames [B,n_coarse,F0]; `semantic` spans F0 + n_frames.
+
+    With a delay layout the prefix frames are teacher-forced into the delayed steps, so windows join exactly.
+    """
     q = layout.n_coarse
     head = layout.prefix(cond, semantic)
     uncond = layout.prefix(cond, semantic, uncond=True)
+    if isinstance(layout, DelayLayout):
+        grid = layout.draw_grid(prefix, n_frames, head.shape[0])
+        steps = sample_steps(model, head, grid, layout.head_range(), q, uncond_prefix=uncond, cfg_scale=cfg_scale,
+                             temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+        f0 = 0 if prefix is None else prefix.shape[2]
+        return layout.unflatten(steps)[:, :, f0:].cpu()
     t0 = 0
     if prefix is not None:
         cont = layout.flatten(prefix)
@@ -135,8 +194,13 @@ def generate_fine(model: Transformer, layout: FineLayout, coarse: torch.Tensor, 
     results = []
     for r in range(0, pieces.shape[0], max_rows):
         head = layout.prefix(pieces[r:r + max_rows])
-        flat = sample_tokens(model, head, length * q, layout.target_span,
-                             temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+        if isinstance(layout, DelayLayout):
+            grid = layout.draw_grid(None, length, head.shape[0])
+            flat = sample_steps(model, head, grid, layout.head_range(), q, temperature=temperature, top_k=top_k,
+                                top_p=top_p, generator=generator)
+        else:
+            flat = sample_tokens(model, head, length * q, layout.target_span,
+                                 temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
         results.append(layout.unflatten(flat).cpu())
     fine = torch.cat(results).view(len(windows), b, q, length)
     out = torch.empty((b, q, n_frames), dtype=torch.long)

@@ -22,6 +22,8 @@ class Stage:
     def __init__(self, model: Transformer, layout: Layout, info: dict[str, Any] | None = None) -> None:
         if model.vocab_size != layout.vocab.size:
             raise StageError(f"model vocabulary {model.vocab_size} != layout vocabulary {layout.vocab.size}")
+        if model.streams != layout.streams:
+            raise StageError(f"model reads {model.streams} token streams, the {layout.kind} layout {layout.streams}")
         self.model = model
         self.layout = layout
         self.info = dict(info or {})
@@ -34,7 +36,7 @@ class Stage:
     @classmethod
     def build(cls, cfg: ModelConfig, layout: Layout) -> "Stage":
         """A freshly initialised stage for `layout`."""
-        return cls(Transformer(cfg, layout.vocab.size), layout)
+        return cls(Transformer(cfg, layout.vocab.size, streams=layout.streams), layout)
 
     def to_dict(self) -> dict[str, Any]:
         """The exported checkpoint: fp32 weights plus everything needed to rebuild model and layout."""
@@ -55,7 +57,7 @@ class Stage:
         layout = layout_from_spec(data["layout"])
         if layout.vocab.spec() != data["vocab"]:
             raise StageError("model.pt vocabulary does not match its layout: the file is from an incompatible version")
-        model = Transformer(ModelConfig(**data["config"]), layout.vocab.size)
+        model = Transformer(ModelConfig(**data["config"]), layout.vocab.size, streams=layout.streams)
         model.load_state_dict(data["state_dict"])
         model.eval()
         return cls(model, layout, data.get("info"))

@@ -64,7 +64,7 @@ def train_stage(stage: str, records: list[dict[str, Any]], meta: dict[str, Any],
     if restart and rank == 0:
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     dist.barrier()
-    layout = make_layout(stage, meta, stage_cfg.crop_seconds)
+    layout = make_layout(stage, meta, stage_cfg.crop_seconds, stage_cfg.layout)
     engine = _engine(deepspeed, layout, stage_cfg, train_cfg, world, out_dir / "logs", stage)
     step = _maybe_resume(engine, ckpt_dir, resume, stage)
     device = engine.device
@@ -221,7 +221,7 @@ def export(engine: Any, layout: Layout, train_cfg: TrainConfig, ckpt_dir: Path, 
 
 
 def _write_export(cfg: Any, layout: Layout, state: dict[str, torch.Tensor], path: str, info: dict[str, Any]) -> None:
-    model = Transformer(cfg, layout.vocab.size)
+    model = Transformer(cfg, layout.vocab.size, streams=layout.streams)
     model.load_state_dict({k: v.float() for k, v in state.items()})
     Stage(model, layout, info).save(path)
 
@@ -229,7 +229,7 @@ def _write_export(cfg: Any, layout: Layout, state: dict[str, torch.Tensor], path
 def _engine(deepspeed: Any, layout: Layout, stage_cfg: StageConfig, train_cfg: TrainConfig, world: int,
             log_dir: Path, stage: str) -> Any:
     torch.manual_seed(train_cfg.seed)
-    model = Transformer(stage_cfg.model, layout.vocab.size)
+    model = Transformer(stage_cfg.model, layout.vocab.size, streams=layout.streams)
     return build_engine(model, train_cfg, stage_cfg.batch_size, world, stage_cfg.steps, log_dir, stage)
 
 

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
+from .vocab import PAD
 
 
 class RMSNorm(nn.Module):
@@ -145,12 +146,20 @@ class Head(nn.Module):
 
 
 class Transformer(nn.Module):
-    """Decoder-only LM over a stage's joint vocabulary; `forward(tokens, cache, start_pos) -> logits`."""
+    """Decoder-only LM over a stage's joint vocabulary; `forward(tokens, cache, start_pos) -> logits`.
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int, max_len: int = 4096) -> None:
+    streams > 1 reads positions of several tokens ([B,T,streams], PAD = empty): a position's input is the sum of
+    its non-PAD token embeddings. The parameters do not depend on streams; the layout picks the output heads as
+    slices of the one output projection (`vocab_range`).
+    """
+
+    def __init__(self, cfg: ModelConfig, vocab_size: int, max_len: int = 4096, streams: int = 1) -> None:
         super().__init__()
+        if streams < 1:
+            raise ValueError(f"streams must be >= 1, got {streams}")
         self.cfg = cfg
         self.vocab_size = vocab_size
+        self.streams = streams
         self.embed = nn.Embedding(vocab_size, cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
@@ -187,7 +196,8 @@ class Transformer(nn.Module):
 
     def forward(self, tokens: torch.Tensor, cache: KVCache | None = None, start_pos: int = 0,
                 select: torch.Tensor | None = None, vocab_range: tuple[int, int] | None = None) -> torch.Tensor:
-        """Logits [B,T,V] for tokens [B,T] at positions start_pos..; with a cache, earlier positions come from it.
+        """Logits [B,T,V] for tokens [B,T] ([B,T,streams] when streams > 1) at positions start_pos..; with a cache,
+        earlier positions come from it.
 
         select (Bool[B,T], or Long[N] indices into the flattened B*T positions) keeps only those positions (-> [N,V]);
         vocab_range=(lo, hi) computes only ids lo..hi-1. Both skip output-projection work that a loss or a sampler would throw away.
@@ -196,7 +206,7 @@ class Transformer(nn.Module):
         self._ensure_rope(start_pos + t, tokens.device)
         cos = self._cos[start_pos:start_pos + t]
         sin = self._sin[start_pos:start_pos + t]
-        x = self.drop(self.embed(tokens))
+        x = self.drop(self._embed_steps(tokens))
         for i, block in enumerate(self.blocks):
             x = block(x, cos, sin, cache, i, start_pos)
         if cache is not None:
@@ -204,6 +214,13 @@ class Transformer(nn.Module):
         if select is not None:
             x = x[select] if select.dtype == torch.bool else x.flatten(0, 1).index_select(0, select)
         return self.head(self.norm(x), vocab_range)
+
+    def _embed_steps(self, tokens: torch.Tensor) -> torch.Tensor:
+        if self.streams == 1:
+            return self.embed(tokens)
+        if tokens.dim() != 3 or tokens.shape[-1] != self.streams:
+            raise ValueError(f"a {self.streams}-stream model reads tokens [B,T,{self.streams}], got {tuple(tokens.shape)}")
+        return self.embed(tokens).masked_fill((tokens == PAD).unsqueeze(-1), 0.0).sum(2)
 
     def num_parameters(self) -> int:
         """Parameter count (tied weights counted once)."""

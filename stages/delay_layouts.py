@@ -1,0 +1,112 @@
+"""The delay layouts of the coarse and fine stages (MusicGen's pattern): a sequence of steps of several streams.
+
+Each position ("step") holds `streams` joint ids; PAD marks an empty stream (no input, no loss):
+  coarse: cond[L_c] semantic[T_s] | delayed coarse[F+S-1]    prefix tokens one per step, in stream 0
+  fine:   coarse frames[F] | delayed fine[F+S-1]               one step per coarse frame, its levels as streams
+In the target steps stream q of step t holds level q of frame t - q (stages/delay_pattern.py). The model embeds a
+step as the sum of its streams and predicts all S target streams of the next step, stream q from level q's ids, so
+F frames take F + S - 1 autoregressive steps instead of F * S.
+"""
+from __future__ import annotations
+
+import torch
+
+from .delay_pattern import DelayPattern, delay_pattern, frames_of
+from .errors import StageError
+from .layouts import CoarseLayout, FineLayout, Layout
+from .vocab import PAD, SEP
+
+DRAW = -1  # a cell of a sampling grid that the sampler draws (every other cell is teacher-forced)
+
+
+class DelayLayout(Layout):
+    """What the delay layouts share: the pattern, the step <-> code conversions and the multi-stream head range."""
+
+    kind = "delay"
+    prefix_levels = 1
+
+    @property
+    def streams(self) -> int:
+        """Tokens per step: the wider of the target levels and the levels of one prefix step."""
+        return max(self.target_levels, self.prefix_levels)
+
+    def steps(self, n_frames: int) -> int:
+        """F + S - 1 autoregressive steps for F frames of S levels."""
+        return n_frames + self.target_levels - 1 if n_frames else 0
+
+    def pattern(self, frames: int) -> DelayPattern:
+        """The (checked) delay pattern of `frames` target frames."""
+        return delay_pattern(self.target_levels, frames)
+
+    def head_range(self) -> tuple[int, int]:
+        """Joint ids [lo, hi) of all target levels; its S equal slices are the S output heads."""
+        lo, _ = self.vocab.span(self.target, 0)
+        return lo, lo + self.target_levels * self.vocab.bins(self.target)
+
+    def widen(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Tokens [B,P] (one per step) or [B,P,k] -> steps [B,P,streams], the missing streams PAD."""
+        if tokens.dim() == 2:
+            tokens = tokens.unsqueeze(-1)
+        pad = self.streams - tokens.shape[-1]
+        return torch.nn.functional.pad(tokens, (0, pad), value=PAD) if pad else tokens
+
+    def flatten(self, codes: torch.Tensor) -> torch.Tensor:
+        """Raw target codes [B,S,F] -> delayed target steps [B,F+S-1,streams] of joint ids (PAD where empty)."""
+        joint = encode_levels(self, codes)
+        return self.widen(self.pattern(codes.shape[2]).apply(joint, PAD))
+
+    def unflatten(self, steps: torch.Tensor) -> torch.Tensor:
+        """Delayed target steps [B,N,streams] -> raw codes [B,S,N-S+1] (inverse of `flatten`)."""
+        s = self.target_levels
+        grid = steps[..., :s].long()
+        codes = self.pattern(frames_of(grid.shape[1], s)).revert(grid)
+        return codes - self.vocab.level_offsets(self.target).to(codes.device)[None, :, None]
+
+    def draw_grid(self, known: torch.Tensor | None, n_frames: int, batch: int) -> torch.Tensor:
+        """Target steps for `known` frames [B,S,F0] followed by n_frames new ones: joint ids where known, DRAW
+        where the sampler draws, PAD where empty. Long[B, steps(F0+n_frames), streams]."""
+        f0 = 0 if known is None else known.shape[2]
+        codes = torch.full((batch, self.target_levels, f0 + n_frames), DRAW, dtype=torch.long)
+        if known is not None:
+            codes[:, :, :f0] = encode_levels(self, known)
+        return self.widen(self.pattern(f0 + n_frames).apply(codes, PAD))
+
+
+class DelayCoarseLayout(DelayLayout, CoarseLayout):
+    """cond semantic | delayed coarse levels; the prefix holds one token per step."""
+
+    def prefix(self, cond: torch.Tensor, semantic: torch.Tensor, uncond: bool = False) -> torch.Tensor:
+        """Sampling prefix steps [B,P,streams] up to the SEP step (the flat prefix, one token per step)."""
+        return self.widen(CoarseLayout.prefix(self, cond, semantic, uncond))
+
+
+class DelayFineLayout(DelayLayout, FineLayout):
+    """coarse frames (one step each, levels as streams) | delayed fine levels."""
+
+    @property
+    def prefix_levels(self) -> int:  # type: ignore[override]
+        """A prefix step holds one coarse frame."""
+        return self.n_coarse
+
+    def prefix(self, coarse: torch.Tensor) -> torch.Tensor:
+        """Sampling prefix steps [B,F+1,streams] for coarse frames [B,n_coarse,F]: one step per frame, then SEP."""
+        frames = encode_levels(self, coarse, "coarse").transpose(1, 2)
+        sep = torch.full((coarse.shape[0], 1, 1), SEP, dtype=torch.long)
+        return torch.cat([self.widen(frames), self.widen(sep)], 1)
+
+
+DELAY_LAYOUTS: dict[str, type[Layout]] = {"coarse": DelayCoarseLayout, "fine": DelayFineLayout}
+
+
+def encode_levels(layout: Layout, codes: torch.Tensor, name: str | None = None) -> torch.Tensor:
+    """Raw codes [B,Q,F] of section `name` (default the target) -> joint ids, level q in its own range."""
+    name = name or layout.target
+    vocab = layout.vocab
+    if codes.dim() != 3 or codes.shape[1] != vocab.levels(name):
+        raise StageError(f"expected {name} codes [batch, {vocab.levels(name)}, frames], got {tuple(codes.shape)}")
+    bins = vocab.bins(name)
+    codes = codes.long()
+    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= bins):
+        raise StageError(f"{name} token out of range [0, {bins}): the cache and the stage use different tokenizers; "
+                         "re-run `strata tokenize`")
+    return codes + vocab.level_offsets(name).to(codes.device)[None, :, None]
