@@ -1,11 +1,10 @@
 """Attribute classifier for evaluation: logistic regression on audio embeddings of the run's real training clips.
 
 It predicts instrument family, drums, tempo word and mode (the synthetic corpus's manifest attributes); its label
-distributions feed the KL metric and its predictions the attribute-adherence metric.
+distributions feed the eval's self-judged KL figure and its predictions the self-judged family accuracy.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -13,7 +12,6 @@ import numpy as np
 import torch
 
 from data_prep.errors import DataError
-from data_prep.files import atomic_torch_save
 
 ATTRIBUTES = ("family", "drums", "tempo_word", "mode")
 
@@ -83,11 +81,6 @@ class AttributeClassifier:
             heads[name] = AttributeHead([str(k) for k in model.classes_], weight, bias)
         return cls(mean, scale, heads)
 
-    @property
-    def classes(self) -> dict[str, list[str]]:
-        """Class names per attribute, in probability-column order."""
-        return {n: h.classes for n, h in self.heads.items()}
-
     def predict_proba(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         """Label distributions per attribute: {name: Float[N,C]}."""
         z = (features.detach().double().cpu() - self.mean) / self.scale
@@ -96,28 +89,3 @@ class AttributeClassifier:
     def predict(self, features: torch.Tensor) -> dict[str, list[str]]:
         """Most likely label per attribute and clip."""
         return {n: [self.heads[n].classes[i] for i in p.argmax(-1).tolist()] for n, p in self.predict_proba(features).items()}
-
-    def accuracy(self, features: torch.Tensor, labels: dict[str, list[str]]) -> dict[str, float]:
-        """Share of clips whose predicted label equals the given one, per attribute."""
-        pred = self.predict(features)
-        return {n: float(np.mean([a == b for a, b in zip(pred[n], labels[n])])) for n in labels if n in pred}
-
-    def state(self) -> dict[str, Any]:
-        """Plain tensors and strings (weights_only-loadable)."""
-        return {"mean": self.mean, "scale": self.scale,
-                "heads": {n: {"classes": h.classes, "weight": h.weight, "bias": h.bias} for n, h in self.heads.items()}}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "AttributeClassifier":
-        """Rebuild from `state()`."""
-        heads = {n: AttributeHead(list(h["classes"]), h["weight"], h["bias"]) for n, h in state["heads"].items()}
-        return cls(state["mean"], state["scale"], heads)
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Atomic torch save of `state()`."""
-        atomic_torch_save(self.state(), path)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "AttributeClassifier":
-        """Load a saved classifier (weights_only)."""
-        return cls.from_state(torch.load(path, map_location="cpu", weights_only=True))

@@ -19,7 +19,3 @@ def paired_kl(reference: torch.Tensor, generated: torch.Tensor) -> float:
     """Mean KL(reference_i || generated_i) over clips made from the same prompt (MusicLM / AudioGen protocol)."""
     return float(kl_rows(reference, generated).mean())
 
-
-def marginal_kl(reference: torch.Tensor, generated: torch.Tensor) -> float:
-    """KL between the mean label distributions of two unpaired sets."""
-    return float(kl_rows(reference.double().mean(0, keepdim=True), generated.double().mean(0, keepdim=True))[0])

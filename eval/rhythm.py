@@ -1,23 +1,7 @@
-"""Signal checks that need no trained model: tempo from a shipped beat tracker, and clicks at window joins."""
+"""Signal check that needs no trained model: clicks at the joins of windowed generation."""
 from __future__ import annotations
 
-import numpy as np
 import torch
-
-from data_prep.synth.captions import tempo_word
-
-
-def beat_tracker_bpm(wav: torch.Tensor, sample_rate: int) -> float:
-    """Tempo in BPM of mono audio [T] from librosa's beat tracker (0.0 when it finds no beat)."""
-    import librosa
-
-    tempo, _ = librosa.beat.beat_track(y=wav.float().numpy(), sr=sample_rate)
-    return float(np.atleast_1d(tempo)[0])
-
-
-def beat_tracker_tempo_words(clips: torch.Tensor, sample_rate: int) -> list[str]:
-    """The captions' tempo word (slow ... very fast) for each clip [B, T], as the beat tracker hears it."""
-    return [tempo_word(int(round(beat_tracker_bpm(c, sample_rate)))) for c in clips]
 
 
 def seam_ratio(wav: torch.Tensor, sample_rate: int, joins_s: list[float], window_s: float = 0.01) -> float:

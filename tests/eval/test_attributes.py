@@ -1,4 +1,4 @@
-"""The attribute classifier learns separable attributes from embeddings, round-trips through a weights_only save."""
+"""The attribute classifier learns separable attributes from embeddings, and gives one distribution per clip."""
 import pytest
 import torch
 
@@ -19,21 +19,18 @@ def _data(n: int, seed: int):
     return x, records
 
 
-def test_fits_and_predicts_attributes(tmp_path):
+def test_fits_and_predicts_attributes():
     x, records = _data(200, 0)
     labels = attribute_labels(records)
     assert set(labels) == {"family", "drums", "tempo_word", "mode"} and labels["drums"][0] in ("yes", "no")
     clf = AttributeClassifier.fit(x, labels)
     xt, rt = _data(100, 1)
-    acc = clf.accuracy(xt, attribute_labels(rt))
+    pred, wanted = clf.predict(xt), attribute_labels(rt)
+    acc = {n: sum(a == b for a, b in zip(pred[n], wanted[n])) / len(wanted[n]) for n in wanted}
     assert acc["family"] > 0.9 and acc["drums"] > 0.9 and acc["tempo_word"] == 1.0
     probs = clf.predict_proba(xt)
     assert probs["family"].shape == (100, 3) and probs["drums"].shape == (100, 2) and probs["mode"].shape == (100, 1)
     torch.testing.assert_close(probs["family"].sum(1), torch.ones(100, dtype=torch.float64))
-    clf.save(tmp_path / "attr.pt")
-    again = AttributeClassifier.load(tmp_path / "attr.pt")
-    assert again.classes == clf.classes
-    torch.testing.assert_close(again.predict_proba(xt)["family"], probs["family"])
 
 
 def test_binary_probabilities_match_sklearn():
