@@ -2,8 +2,8 @@
 
 None of these comes from a Strata model, so a judge trained on them does not share the generator's blind spots.
 Every clip is resampled to ANALYSIS_RATE first, so any input rate yields comparable vectors. One magnitude STFT is
-computed per clip and every feature is derived from it (mel, MFCC, chroma, onset envelope, HPSS), which keeps the
-extraction near 0.1 s per 6 s clip on one core.
+computed per clip and every feature is derived from it (mel, MFCC, chroma, onset envelope, HPSS), so the extraction
+pays for one transform per clip.
 """
 from __future__ import annotations
 

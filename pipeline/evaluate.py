@@ -68,7 +68,7 @@ class EvalOptions:
 def evaluate_run(run: RunDir, opts: EvalOptions) -> dict[str, Any]:
     """Generate, judge and write the report; returns the report dict (also in metrics.json)."""
     from data_prep.manifest import read_manifest
-    from eval.judge import IndependentJudge, judge_labels
+    from eval.judge import judge_labels
     from eval.paraphrase import paraphrase_set, write_paraphrase_set
 
     opts.check()
@@ -260,7 +260,7 @@ def _melody_report(strata: Strata, gen, captions: list[str], opts: EvalOptions) 
 
 def _self_judged(strata: Strata, train: list[dict], real_train: torch.Tensor, real_test: torch.Tensor, audio: dict,
                  test: list[dict], draws: int) -> dict[str, dict[str, float | None]]:
-    """The previous eval's figures in the run's own CLAP space (CLAP score, FAD, a classifier on CLAP embeddings, KL).
+    """Figures in the run's own CLAP space (CLAP score, FAD, a classifier on CLAP embeddings, KL).
 
     The stages are conditioned on the same tower, so these flatter the model; they are kept for comparison only.
     """
