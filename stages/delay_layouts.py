@@ -13,7 +13,7 @@ import torch
 
 from .delay_pattern import DelayPattern, delay_pattern, frames_of
 from .errors import StageError
-from .layouts import CoarseLayout, FineLayout, Layout
+from .layouts import CoarseLayout, FineLayout, Layout, joint_level_ids
 from .vocab import PAD, SEP
 
 DRAW = -1  # a cell of a sampling grid that the sampler draws (every other cell is teacher-forced)
@@ -104,9 +104,4 @@ def encode_levels(layout: Layout, codes: torch.Tensor, name: str | None = None) 
     vocab = layout.vocab
     if codes.dim() != 3 or codes.shape[1] != vocab.levels(name):
         raise StageError(f"expected {name} codes [batch, {vocab.levels(name)}, frames], got {tuple(codes.shape)}")
-    bins = vocab.bins(name)
-    codes = codes.long()
-    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= bins):
-        raise StageError(f"{name} token out of range [0, {bins}): the cache and the stage use different tokenizers; "
-                         "re-run `strata tokenize`")
-    return codes + vocab.level_offsets(name).to(codes.device)[None, :, None]
+    return joint_level_ids(vocab, name, codes)

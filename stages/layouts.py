@@ -267,13 +267,18 @@ def flatten_levels(vocab: Vocab, name: str, codes: torch.Tensor) -> torch.Tensor
     b, q, f = codes.shape
     if q != vocab.levels(name):
         raise StageError(f"expected {vocab.levels(name)} {name} levels, got {q}")
+    return joint_level_ids(vocab, name, codes).transpose(1, 2).reshape(b, f * q)
+
+
+def joint_level_ids(vocab: Vocab, name: str, codes: torch.Tensor) -> torch.Tensor:
+    """Raw ids [B,Q,F] of section `name` -> joint ids [B,Q,F], level q moved into its own range; StageError when an id
+    is outside the section's bins (the cache was made by another tokenizer)."""
     bins = vocab.bins(name)
     codes = codes.long()
     if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= bins):
         raise StageError(f"{name} token out of range [0, {bins}): the cache and the stage use different tokenizers; "
                          "re-run `strata tokenize`")
-    joint = codes + vocab.level_offsets(name).to(codes.device)[None, :, None]
-    return joint.transpose(1, 2).reshape(b, f * q)
+    return codes + vocab.level_offsets(name).to(codes.device)[None, :, None]
 
 
 def unflatten_levels(vocab: Vocab, name: str, flat: torch.Tensor) -> torch.Tensor:
