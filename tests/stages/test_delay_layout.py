@@ -1,7 +1,6 @@
 """Delay layout beside the flat one: pattern, round trips, target masks, cached sampling, continuation, save/load."""
 import pytest
 import torch
-import torch.nn.functional as F
 
 from stages import Stage
 from stages.delay_layouts import DRAW
