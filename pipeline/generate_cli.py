@@ -1,4 +1,4 @@
-"""Writing what `strata generate` makes: WAVs, JSON sidecars and optional spectrogram PNGs."""
+"""`strata generate` from parsed flags: every value checked before weights load, then WAVs, sidecars and PNGs written."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +9,7 @@ from pathlib import Path
 from data_prep.audio_io import save_wav
 from data_prep.files import atomic_write_text, file_digest
 
+from .errors import UserError
 from .orchestrator import Generation, Strata
 from .profile import Profile
 from .run_dir import STAGE_NAMES, RunDir
@@ -54,10 +55,34 @@ def write_outputs(gen: Generation, paths: list[Path], run: RunDir, spectrogram: 
             save_spectrogram(gen.audio[i], gen.sample_rate, path.with_suffix(".png"), title=str(sidecar["prompt"])[:80])
 
 
+def validate_args(args: argparse.Namespace, profile: Profile) -> None:
+    """Every flag checked before any weights load: the settings (pipeline.settings), the output path and the audio."""
+    from .commands.generate import stage_values
+    from .inputs import check_generation_inputs
+    from .settings import settings_from
+
+    if args.story is not None and args.prompt_audio is not None:
+        raise UserError("--story and --prompt-audio cannot be combined: a story starts from its first text")
+    if args.out is not None and Path(args.out).suffix.lower() != ".wav":
+        raise UserError(f"--out must be a .wav path, got {args.out}")
+    story = args.story is not None
+    settings = settings_from(
+        profile, seconds=args.seconds, num_samples=args.num_samples, best_of=args.best_of, seed=args.seed,
+        cfg_scale=args.cfg_scale, story=story, segment_seconds=args.segment_seconds,
+        temperature=stage_values(args.temperature, "temperature"), top_k=stage_values(args.top_k, "top-k"),
+        top_p=stage_values(args.top_p, "top-p"),
+    )
+    if story and settings.segment_seconds * len(args.story) > profile.generate.max_seconds:
+        raise UserError(f"story is {settings.segment_seconds * len(args.story):g} s long; "
+                        f"the cap is {profile.generate.max_seconds:g} s")
+    check_generation_inputs(args.melody, args.prompt_audio, profile.codec.sample_rate)
+
+
 def generate_from_args(args: argparse.Namespace, run: RunDir, profile: Profile, prompts: list[str]) -> int:
-    """Run the orchestrator for validated CLI arguments and write every output."""
+    """Validate the CLI arguments (validate_args), run the orchestrator and write every output."""
     from .commands.generate import stage_values
 
+    validate_args(args, profile)
     strata = Strata.from_run(run, args.overrides)
     story = args.story is not None
     common = dict(

@@ -3,12 +3,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..errors import UserError
-
-if TYPE_CHECKING:
-    from ..profile import Profile
 from .common import add_run_argument, run_dir
 
 STAGES = ("semantic", "coarse", "fine")
@@ -75,33 +71,11 @@ def read_prompts(args: argparse.Namespace) -> list[str]:
     return [args.prompt.strip()]
 
 
-def validate(args: argparse.Namespace, profile: Profile) -> None:
-    """Every flag checked before any weights load: the settings (pipeline.settings), the output path and the audio."""
-    from ..inputs import check_generation_inputs
-    from ..settings import settings_from
-
-    if args.story is not None and args.prompt_audio is not None:
-        raise UserError("--story and --prompt-audio cannot be combined: a story starts from its first text")
-    if args.out is not None and Path(args.out).suffix.lower() != ".wav":
-        raise UserError(f"--out must be a .wav path, got {args.out}")
-    story = args.story is not None
-    settings = settings_from(
-        profile, seconds=args.seconds, num_samples=args.num_samples, best_of=args.best_of, seed=args.seed,
-        cfg_scale=args.cfg_scale, story=story, segment_seconds=args.segment_seconds,
-        temperature=stage_values(args.temperature, "temperature"), top_k=stage_values(args.top_k, "top-k"),
-        top_p=stage_values(args.top_p, "top-p"),
-    )
-    if story and settings.segment_seconds * len(args.story) > profile.generate.max_seconds:
-        raise UserError(f"story is {settings.segment_seconds * len(args.story):g} s long; "
-                        f"the cap is {profile.generate.max_seconds:g} s")
-    check_generation_inputs(args.melody, args.prompt_audio, profile.codec.sample_rate)
-
-
 def run(args: argparse.Namespace) -> int:
+    """Read the prompts and the run's profile, then generate_from_args."""
     prompts = read_prompts(args)
     run = run_dir(args)
     profile = run.load_profile(args.overrides)
-    validate(args, profile)
     from ..generate_cli import generate_from_args
 
     return generate_from_args(args, run, profile, prompts)
