@@ -36,17 +36,26 @@ def _one_line_error(capsys: pytest.CaptureFixture, code: int, needle: str) -> No
         (["data", "synth", "--out", "OUT", "--num-clips", "x"], "invalid int"),
         (["data", "manifest", "--audio-dir", "/no/such/dir", "--out", "OUT/m.jsonl"], "audio folder not found"),
         (["data", "manifest", "--out", "m.jsonl"], "--audio-dir"),
+        (["data", "manifest", "--audio-dir", "AUDIO", "--out", "OUT/m.jsonl", "--split-by", "segments",
+          "--segment-seconds", "0"], "--segment-seconds"),
+        (["data", "manifest", "--audio-dir", "AUDIO", "--out", "OUT/m.jsonl", "--split-by", "segments",
+          "--segment-seconds", "-3"], "--segment-seconds"),
+        (["data", "manifest", "--audio-dir", "AUDIO", "--out", "OUT/m.jsonl", "--split-by", "segments",
+          "--segment-seconds", "nan"], "--segment-seconds"),
+        (["data", "manifest", "--audio-dir", "AUDIO", "--out", "OUT/m.jsonl", "--split-by", "bars"], "--split-by"),
         (["data"], "choose synth or manifest"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(argv: list[str], needle: str, runs: Path, tmp_path: Path,
                                           capsys: pytest.CaptureFixture) -> None:
-    argv = [a.replace("OUT", str(tmp_path / "out")) for a in argv]
+    save_wav(tmp_path / "audio" / "a.wav", np.full(800, 0.2, np.float32), 8000)
+    argv = [a.replace("OUT", str(tmp_path / "out")).replace("AUDIO", str(tmp_path / "audio")) for a in argv]
     try:
         code = main(argv)
     except SystemExit as exc:
         code = exc.code
     _one_line_error(capsys, code, needle)
+    assert not (tmp_path / "out").exists()
 
 
 def test_synth_into_a_run_uses_its_profile(runs: Path, capsys: pytest.CaptureFixture) -> None:
@@ -69,3 +78,20 @@ def test_manifest_into_a_run(runs: Path, tmp_path: Path, capsys: pytest.CaptureF
     out = capsys.readouterr().out
     assert "wrote 1 clips" in out and "1 unreadable" in out
     assert (runs / "r2" / "data" / "rejects.jsonl").read_text().count("\n") == 1
+
+
+def test_manifest_hint_and_segment_mode(runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    audio = tmp_path / "long"
+    rng = np.random.default_rng(1)
+    for name in ("x.wav", "y.wav"):
+        save_wav(audio / name, (0.2 * rng.standard_normal(8000 * 12)).astype(np.float32), 8000)
+    assert main(["data", "manifest", "--audio-dir", str(audio), "--out", str(tmp_path / "files.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "wrote 2 clips" in out and "hint:" in out and "--split-by segments" in out
+    assert main(["data", "manifest", "--audio-dir", str(audio), "--out", str(tmp_path / "seg.jsonl"),
+                 "--split-by", "segments", "--segment-seconds", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "wrote 6 segments" in out and "hint:" not in out
+    rows = [json.loads(line) for line in (tmp_path / "seg.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["x@0", "x@4", "x@8", "y@0", "y@4", "y@8"]
+    assert all({r["split"] for r in rows if r["id"].startswith(k)} >= {"valid", "test"} for k in "xy")
