@@ -9,6 +9,7 @@ import pytest
 
 from data_prep.audio_io import save_wav
 from pipeline.cli import main
+from pipeline.errors import UserError
 
 
 @pytest.fixture()
@@ -95,3 +96,19 @@ def test_manifest_hint_and_segment_mode(runs: Path, tmp_path: Path, capsys: pyte
     rows = [json.loads(line) for line in (tmp_path / "seg.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == ["x@0", "x@4", "x@8", "y@0", "y@4", "y@8"]
     assert all({r["split"] for r in rows if r["id"].startswith(k)} >= {"valid", "test"} for k in "xy")
+
+
+def test_codec_eval_clips_come_from_held_out_segments(runs: Path, tmp_path: Path) -> None:
+    from pipeline.commands.eval_codec import load_eval_clips
+
+    audio = tmp_path / "long"
+    rng = np.random.default_rng(2)
+    save_wav(audio / "only.wav", (0.2 * rng.standard_normal(8000 * 20)).astype(np.float32), 8000)
+    out = tmp_path / "m.jsonl"
+    assert main(["data", "manifest", "--audio-dir", str(audio), "--out", str(out)]) == 0
+    with pytest.raises(UserError, match="no split valid/test"):
+        load_eval_clips(out, 8000, 10, 3.0)
+    assert main(["data", "manifest", "--audio-dir", str(audio), "--out", str(out), "--split-by", "segments",
+                 "--segment-seconds", "5"]) == 0
+    clips = load_eval_clips(out, 8000, 10, 3.0)
+    assert sorted(c.id for c in clips) == ["only@10", "only@15"] and all(c.wav.shape[0] == 3 * 8000 for c in clips)
