@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 import soundfile as sf
@@ -53,20 +54,26 @@ def load_audio(
     allow_silent: bool = False,
     max_seconds: float | None = None,
     limit_seconds: float | None = None,
+    segment: tuple[float, float] | None = None,
 ) -> torch.Tensor:
     """Load any soundfile-readable file as mono float32 [T] at `sample_rate` (channels averaged, resampled).
 
-    `max_seconds` reads only the start; `limit_seconds` rejects a longer file from its header, before decoding.
-    Raises DataError for a missing, corrupt, empty, one-sample, non-finite or (unless allowed) all-silent file.
+    `segment` (start, end) in seconds reads only those frames of the file, before resampling; `max_seconds` reads
+    only the start (of the segment); `limit_seconds` rejects a longer file from its header, before decoding.
+    Raises DataError for a missing, corrupt, empty, one-sample, non-finite or (unless allowed) all-silent file,
+    and for a segment that is empty or ends after the file.
     """
     info = probe(path)
     if info.frames < MIN_FRAMES:
         raise DataError(f"audio file is too short ({info.frames} sample(s)): {path}")
     if limit_seconds is not None and info.seconds > limit_seconds:
         raise DataError(f"audio file is {info.seconds:.0f} s long, over the {limit_seconds:g} s limit: {path}")
-    frames = -1 if max_seconds is None else int(max_seconds * info.sample_rate)
+    start, stop = segment_frames(info, segment) if segment is not None else (0, None)
+    if max_seconds is not None:
+        cap = start + int(max_seconds * info.sample_rate)
+        stop = cap if stop is None else min(stop, cap)
     try:
-        data, sr = sf.read(str(path), frames=frames, dtype="float32", always_2d=True)
+        data, sr = sf.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)
     except Exception as exc:
         raise DataError(f"cannot decode audio file {path}: {_short(exc)}") from None
     if data.shape[0] < MIN_FRAMES:
@@ -77,6 +84,33 @@ def load_audio(
     if not allow_silent and float(wav.abs().max()) < SILENCE_PEAK:
         raise DataError(f"audio file is silent (peak below {SILENCE_PEAK:g}): {path}")
     return resample(wav, sr, sample_rate)
+
+
+def load_record_audio(record: Mapping[str, Any], sample_rate: int, **kwargs: Any) -> torch.Tensor:
+    """Load a manifest record's audio: its `start`..`end` seconds when it has them, else the whole file.
+
+    Keyword arguments go to load_audio (allow_silent, max_seconds, limit_seconds).
+    """
+    segment = None
+    if "start" in record or "end" in record:
+        if record.get("start") is None or record.get("end") is None:
+            raise DataError(f"record {record.get('id')!r} needs both 'start' and 'end' (or neither)")
+        segment = (float(record["start"]), float(record["end"]))
+    return load_audio(record["path"], sample_rate, segment=segment, **kwargs)
+
+
+def segment_frames(info: AudioInfo, segment: tuple[float, float]) -> tuple[int, int]:
+    """[start, stop) frame range of `segment` (start, end) seconds in the file `info` describes.
+
+    The end may overshoot the file by under one frame (float seconds of the last frame) and is clamped.
+    """
+    start_s, end_s = segment
+    start, stop = round(start_s * info.sample_rate), round(end_s * info.sample_rate)
+    if not 0 <= start < stop:
+        raise DataError(f"segment {start_s:g}-{end_s:g} s of {info.path} is empty or negative")
+    if stop > info.frames + 1:
+        raise DataError(f"segment {start_s:g}-{end_s:g} s ends after the file ({info.seconds:g} s): {info.path}")
+    return start, min(stop, info.frames)
 
 
 def as_mono_batch(wav: torch.Tensor) -> torch.Tensor:

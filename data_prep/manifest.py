@@ -1,26 +1,33 @@
 """Manifests: one JSON object per line describing a clip (id, path, caption, seconds, sample_rate, md5, split, ...).
 
 `path` is stored relative to the manifest's folder (or absolute) and resolved to an absolute path on reading.
-`build_user_manifest` makes one from a folder of the user's own audio, with optional captions.
+`build_user_manifest` makes one from a folder of the user's own audio, with optional captions, one row per file
+or (split_by="segments") one row per time segment of each file, with `start`/`end` seconds into the file.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import json
+import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from .audio_io import probe
 from .errors import DataError
 from .files import atomic_write_text, file_digest
+from .segments import (
+    DEFAULT_SEGMENT_SECONDS, check_disjoint_splits, check_segment_seconds, format_start, segment_bounds,
+)
 
 SPLITS = ("train", "valid", "test")
+SPLIT_MODES = ("files", "segments")
 HELD_OUT_MIN_FILES = 3
 REQUIRED = {"id": str, "path": str, "seconds": (int, float), "sample_rate": int}
 OPTIONAL = {"caption": (str, type(None)), "md5": str, "split": str, "attributes": dict, "melody": list,
-            "melody_group": (str, type(None)), "captions": list}
+            "melody_group": (str, type(None)), "captions": list, "start": (int, float), "end": (int, float)}
 
 
 def validate_record(record: Any, where: str = "record") -> dict:
@@ -42,20 +49,33 @@ def validate_record(record: Any, where: str = "record") -> dict:
         raise DataError(f"{where}: 'seconds' and 'sample_rate' must be positive")
     if "split" in record and record["split"] not in SPLITS:
         raise DataError(f"{where}: split '{record['split']}' is not one of {', '.join(SPLITS)}")
+    if "start" in record or "end" in record:
+        _check_interval(record, where)
     for i, note in enumerate(record.get("melody") or []):
         if not (isinstance(note, list) and len(note) == 3 and all(isinstance(v, (int, float)) for v in note)):
             raise DataError(f"{where}: melody note {i} must be [onset_s, duration_s, midi]")
     return record
 
 
+def _check_interval(record: dict, where: str) -> None:
+    if "start" not in record or "end" not in record:
+        raise DataError(f"{where}: 'start' and 'end' go together (a segment of the file, in seconds)")
+    start, end = record["start"], record["end"]
+    if isinstance(start, bool) or isinstance(end, bool) or not (math.isfinite(start) and math.isfinite(end)):
+        raise DataError(f"{where}: 'start' and 'end' must be finite numbers of seconds")
+    if not 0 <= start < end:
+        raise DataError(f"{where}: segment needs 0 <= start < end, got start={start} end={end}")
+
+
 def validate_records(records: list[dict], where: str = "manifest") -> None:
-    """Validate every record and check that ids are unique."""
+    """Validate every record, check that ids are unique and that no two splits share time of one file."""
     seen: set[str] = set()
     for i, record in enumerate(records):
         validate_record(record, f"{where} line {i + 1}")
         if record["id"] in seen:
             raise DataError(f"{where} line {i + 1}: duplicate id '{record['id']}'")
         seen.add(record["id"])
+    check_disjoint_splits(records, where)
 
 
 def read_manifest(path: str | os.PathLike, check_files: bool = False) -> list[dict]:
@@ -76,6 +96,8 @@ def read_manifest(path: str | os.PathLike, check_files: bool = False) -> list[di
         record["path"] = str((base / record["path"]).resolve()) if not os.path.isabs(record["path"]) else record["path"]
         if check_files and not os.path.isfile(record["path"]):
             raise DataError(f"{path} line {number}: audio file missing: {record['path']}")
+        if check_files and "end" in record and record["end"] * record["sample_rate"] > probe(record["path"]).frames + 1:
+            raise DataError(f"{path} line {number}: segment end {record['end']} s is past the end of {record['path']}")
         records.append(record)
     if not records:
         raise DataError(f"manifest {path} has no records")
@@ -185,28 +207,60 @@ def held_out_splits(rels: list[str], valid_share: float = 0.05, test_share: floa
     return out
 
 
+def segment_splits(key: str, count: int, valid_share: float = 0.05, test_share: float = 0.05) -> list[str]:
+    """Splits of a file's `count` consecutive segments: with >= HELD_OUT_MIN_FILES segments the middle one is test
+    and the last one valid; the others follow split_for("<key>@<index>")."""
+    splits = [split_for(f"{key}@{i}", valid_share, test_share) for i in range(count)]
+    if count >= HELD_OUT_MIN_FILES:
+        splits[count // 2], splits[count - 1] = "test", "valid"
+    return splits
+
+
+def few_file_folders(rels: list[str]) -> list[str]:
+    """Folders (relative, "." for the top) holding fewer than HELD_OUT_MIN_FILES of `rels`: split by file, they
+    may get no valid or test file."""
+    counts: dict[str, int] = {}
+    for rel in rels:
+        counts[str(Path(rel).parent)] = counts.get(str(Path(rel).parent), 0) + 1
+    return sorted(folder for folder, n in counts.items() if n < HELD_OUT_MIN_FILES)
+
+
+@dataclass(frozen=True)
+class UserManifest:
+    """What build_user_manifest wrote: rows (clips or segments), rejected files, and folders of < 3 files."""
+
+    rows: int
+    rejected: int
+    few_file_folders: list[str]
+
+
 def build_user_manifest(
     audio_dir: str | os.PathLike,
     out: str | os.PathLike,
     captions_path: str | os.PathLike | None = None,
     valid_share: float = 0.05,
     test_share: float = 0.05,
-) -> tuple[int, int]:
+    split_by: str = "files",
+    segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
+) -> UserManifest:
     """Manifest of every soundfile-readable file under `audio_dir`; unreadable ones go to rejects.jsonl beside `out`.
 
-    Returns (clips written, files rejected). Paths are stored relative to the manifest's folder. Splits follow
-    held_out_splits unless the captions file gives a file's `split`.
+    Paths are stored relative to the manifest's folder. split_by="files": one row per file, splits by
+    held_out_splits. split_by="segments": one row per consecutive `segment_seconds` segment of each file (id
+    "<file id>@<start>", `start`/`end` seconds), splits by segment_splits. A captions `split` forces a whole file's.
     """
+    if split_by not in SPLIT_MODES:
+        raise DataError(f"split mode {split_by!r} is not one of {', '.join(SPLIT_MODES)}")
+    segment_seconds = check_segment_seconds(segment_seconds)
     root = Path(audio_dir)
     if not root.is_dir():
         raise DataError(f"audio folder not found: {root}")
     out = Path(out)
     rows = read_caption_rows(captions_path) if captions_path else {}
     base = out.resolve().parent
-    records: list[dict] = []
+    files: list[tuple[str, dict, int]] = []
     rejects: list[dict] = []
     used_ids: set[str] = set()
-    rels: list[str] = []
     for file in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
         rel = file.relative_to(root).as_posix()
         try:
@@ -220,20 +274,35 @@ def build_user_manifest(
         while ident in used_ids:
             ident += "_"
         used_ids.add(ident)
-        records.append({
+        files.append((rel, {
             "id": ident,
             "path": os.path.relpath(file.resolve(), base),
             "caption": _row_for(rel, rows)["caption"],
             "seconds": round(info.seconds, 4),
             "sample_rate": info.sample_rate,
             "md5": file_md5(file),
-        })
-        rels.append(rel)
-    if not records:
+        }, info.frames))
+    if not files:
         raise DataError(f"no readable audio files under {root} ({len(rejects)} rejected)")
-    splits = held_out_splits(rels, valid_share, test_share)
-    for record, rel in zip(records, rels):
-        record["split"] = _row_for(rel, rows)["split"] or splits[rel]
+    rels = [rel for rel, _, _ in files]
+    if split_by == "segments":
+        records = []
+        for rel, record, frames in files:
+            bounds = segment_bounds(frames, record["sample_rate"], segment_seconds)
+            forced = _row_for(rel, rows)["split"]
+            splits = [forced] * len(bounds) if forced else segment_splits(rel, len(bounds), valid_share, test_share)
+            records.extend(_segment_records(record, bounds, splits))
+    else:
+        splits = held_out_splits(rels, valid_share, test_share)
+        records = [{**record, "split": _row_for(rel, rows)["split"] or splits[rel]} for rel, record, _ in files]
     write_manifest(out, records)
     atomic_write_text(out.parent / "rejects.jsonl", "".join(manifest_line(r) + "\n" for r in rejects))
-    return len(records), len(rejects)
+    return UserManifest(len(records), len(rejects), few_file_folders(rels))
+
+
+def _segment_records(record: dict, bounds: list[tuple[float, float]], splits: list[str]) -> list[dict]:
+    """One file's record cut into its segments; the intervals tile the file, so they are disjoint by construction."""
+    assert all(a[1] <= b[0] for a, b in zip(bounds, bounds[1:])), "segments of one file overlap"
+    return [{**record, "id": f"{record['id']}@{format_start(start)}", "seconds": round(end - start, 4),
+             "start": start, "end": end, "split": split}
+            for (start, end), split in zip(bounds, splits)]

@@ -16,7 +16,7 @@ from typing import Callable
 
 import torch
 
-from data_prep.audio_io import load_audio
+from data_prep.audio_io import load_record_audio
 from data_prep.codec import CodecTokenizer
 from data_prep.files import atomic_write_text
 from data_prep.manifest import read_manifest
@@ -29,7 +29,7 @@ def held_out_clips(manifest: Path, sample_rate: int, limit: int, seconds: float)
     clips = []
     for row in select_clips(read_manifest(manifest), limit):
         instruments = (row.get("attributes") or {}).get("instruments") or [""]
-        clips.append(EvalClip(str(row["id"]), load_audio(row["path"], sample_rate, max_seconds=seconds), str(instruments[0])))
+        clips.append(EvalClip(str(row["id"]), load_record_audio(row, sample_rate, max_seconds=seconds), str(instruments[0])))
     return clips
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from data_prep.audio_io import load_audio
+from data_prep.audio_io import load_record_audio
 from data_prep.errors import DataError
 from data_prep.files import atomic_write_text
 from data_prep.manifest import read_manifest
@@ -55,7 +55,7 @@ def synth_check(manifest: str | Path, max_clips: int = 60, seed: int = 0, cents:
     per_clip: list[dict[str, Any]] = []
     by_instrument: dict[str, MelodyCounts] = defaultdict(MelodyCounts)
     for r in sample:
-        wav = load_audio(r["path"], r["sample_rate"])
+        wav = load_record_audio(r, r["sample_rate"])
         counts = melody_counts([tuple(n) for n in r["melody"]], track_pitch(wav, r["sample_rate"]), cents)
         total += counts
         name = r["attributes"]["instruments"][0]

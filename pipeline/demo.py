@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from data_prep.audio_io import load_audio, save_wav
+from data_prep.audio_io import load_record_audio, save_wav
 
 from .demo_inputs import synth_melody
 from .generate_cli import write_outputs
@@ -90,7 +90,7 @@ def run_demo(demo: Demo, execute: Callable[[list[str]], int]) -> Path:
     demo.step("held-out clips", lambda: _check(execute(["--quiet", "data", "synth", "--out", str(data_dir), "--num-clips",
                                                          str(demo.eval_clips), "--seed", str(EVAL_SEED)])))
     held_out = _first_test_clip(data_dir / "manifest.jsonl")
-    prompt_wav = load_audio(held_out["path"], sr)[: 4 * sr]
+    prompt_wav = load_record_audio(held_out, sr)[: 4 * sr]
     save_wav(demo.out / "inputs" / "continuation_prompt.wav", prompt_wav, sr)
     gen = demo.step("continuation", lambda: strata.generate(held_out["caption"], demo.seconds, prompt_audio=prompt_wav, seed=0))
     demo.keep(gen, "continuation", ["Continuation of 4 s of a held-out clip"], [held_out["caption"]],

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from data_prep.audio_io import load_audio
+from data_prep.audio_io import load_record_audio
 
 from .errors import UserError
 from .ladder import fit_length, ladder_audio
@@ -322,7 +322,7 @@ def _clips(rows: list[dict], sample_rate: int, seconds: float) -> torch.Tensor:
     n = int(seconds * sample_rate)
     out = torch.zeros(len(rows), n)
     for i, row in enumerate(rows):
-        wav = load_audio(row["path"], sample_rate)[:n]
+        wav = load_record_audio(row, sample_rate)[:n]
         out[i, : wav.shape[0]] = wav
     return out
 

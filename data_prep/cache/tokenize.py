@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from ..audio_io import load_audio
+from ..audio_io import load_record_audio
 from ..clap.captions import augment_caption
 from .writer import TokenizeFn
 
@@ -39,7 +39,8 @@ def caption_variants(record: dict[str, Any], count: int) -> list[str]:
 
 def make_tokenize_fn(codec: Any, cond: Any, semantic: Any, melody: Any | None = None,
                      text_variants: int = 0) -> TokenizeFn:
-    """A function mapping a manifest record (its "path") to the token fields of contracts.md plus "clap" and "seconds".
+    """A function mapping a manifest record (its "path", only `start`..`end` seconds when set) to the token fields of
+    contracts.md plus "clap" and "seconds".
 
     With text_variants > 0 a captioned record also gets "cond_text": Long[text_variants, levels] text tokens.
     """
@@ -47,7 +48,7 @@ def make_tokenize_fn(codec: Any, cond: Any, semantic: Any, melody: Any | None = 
 
     @torch.no_grad()
     def tokenize(record: dict[str, Any]) -> dict[str, Any]:
-        wav = load_audio(record["path"], sr).unsqueeze(0)
+        wav = load_record_audio(record, sr).unsqueeze(0)
         emb = cond.embed_audio(wav, sr)
         out = {
             "clap": emb[0].float(),

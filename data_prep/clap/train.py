@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..audio_io import load_audio
+from ..audio_io import load_record_audio
 from ..errors import DataError
 from ..files import atomic_torch_save, atomic_write_text
 from ..rvq import ResidualVQ, stats_dict
@@ -77,7 +77,7 @@ def compute_mels(tok: ConditionTokenizer, records: list[dict], cache: Path | Non
     mels = []
     with torch.no_grad():
         for rec in records:
-            wav = load_audio(rec["path"], tok.config.sample_rate, allow_silent=True)
+            wav = load_record_audio(rec, tok.config.sample_rate, allow_silent=True)
             mels.append(frontend(wav[None])[0].half())
     if cache is not None:
         atomic_torch_save({"ids": ids, "key": key, "mels": mels}, cache)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ..audio_io import load_audio
+from ..audio_io import load_record_audio
 from ..errors import DataError
 from ..files import atomic_torch_save, atomic_write_text
 from ..rvq import ResidualVQ
@@ -49,7 +49,7 @@ def compute_features(records: list[dict], cfg: MelodyConfig, cache: Path | None 
         blob = torch.load(cache, map_location="cpu", weights_only=True)
         if blob["ids"] == ids:
             return list(blob["features"])
-    feats = [chroma_features(load_audio(r["path"], cfg.sample_rate, allow_silent=True), cfg.sample_rate, cfg)[0]
+    feats = [chroma_features(load_record_audio(r, cfg.sample_rate, allow_silent=True), cfg.sample_rate, cfg)[0]
              for r in records]
     if cache is not None:
         atomic_torch_save({"ids": ids, "features": feats}, cache)

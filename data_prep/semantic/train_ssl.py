@@ -10,11 +10,11 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from ..audio_io import load_audio
+from ..audio_io import load_audio, load_record_audio
 from ..errors import DataError
 from ..files import atomic_torch_save
 from .config import SemanticConfig
@@ -27,16 +27,21 @@ STATE_FILE = "state.pt"
 MIN_SEGMENT_FRAMES = 20
 
 
-def load_clips(paths: Sequence[str | os.PathLike], sample_rate: int, on_error: Callable[[str, Exception], None] | None = None) -> list[torch.Tensor]:
-    """Mono waveforms of `paths` at `sample_rate`; unreadable files are reported through `on_error` and skipped."""
+def load_clips(sources: Sequence[str | os.PathLike | Mapping[str, Any]], sample_rate: int,
+               on_error: Callable[[str, Exception], None] | None = None) -> list[torch.Tensor]:
+    """Mono waveforms at `sample_rate` of file paths or manifest records (a record's `start`..`end` segment only);
+    unreadable ones are reported through `on_error` (with the path, or the record's id) and skipped."""
     clips = []
-    for path in paths:
+    for source in sources:
         try:
-            clips.append(load_audio(path, sample_rate))
+            if isinstance(source, Mapping):
+                clips.append(load_record_audio(source, sample_rate))
+            else:
+                clips.append(load_audio(source, sample_rate))
         except DataError as exc:
             if on_error is None:
                 raise
-            on_error(str(path), exc)
+            on_error(str(source.get("id", source.get("path"))) if isinstance(source, Mapping) else str(source), exc)
     return clips
 
 

@@ -52,6 +52,11 @@ def add_manifest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--audio-dir", required=True, help="folder of audio files (any format soundfile reads), searched recursively")
     p.add_argument("--captions", help="optional .csv (columns path,caption) or .jsonl ({'path':..., 'caption':...})")
     p.add_argument("--out", help="manifest to write (rejects.jsonl goes beside it); or use --run")
+    p.add_argument("--split-by", choices=("files", "segments"), default="files",
+                   help="files: one row per file, split by file (default); segments: one row per --segment-seconds "
+                   "segment, so even one long track gets train, valid and test segments")
+    p.add_argument("--segment-seconds", type=float, default=30.0,
+                   help="segment length in seconds with --split-by segments (default 30)")
     add_run_argument(p, required=False)
 
 
@@ -93,7 +98,15 @@ def run_manifest(args: argparse.Namespace) -> int:
     out, run = _output(args)
     if run is not None:
         out = run.manifest_path
-    written, rejected = build_user_manifest(args.audio_dir, out, args.captions)
-    note = f"; {rejected} unreadable files listed in {out.parent / 'rejects.jsonl'}" if rejected else ""
-    print(f"wrote {written} clips -> {out}{note}")
+    summary = build_user_manifest(args.audio_dir, out, args.captions, split_by=args.split_by,
+                                  segment_seconds=args.segment_seconds)
+    rejects = out.parent / "rejects.jsonl"
+    note = f"; {summary.rejected} unreadable files listed in {rejects}" if summary.rejected else ""
+    unit = "segments" if args.split_by == "segments" else "clips"
+    print(f"wrote {summary.rows} {unit} -> {out}{note}")
+    if args.split_by == "files" and summary.few_file_folders:
+        names = [str(Path(args.audio_dir) / f) for f in summary.few_file_folders[:3]]
+        folders = ", ".join(names) + (", ..." if len(summary.few_file_folders) > 3 else "")
+        print(f"hint: folders with fewer than 3 files ({folders}) may get no valid/test file; "
+              "--split-by segments holds out time segments of each track instead")
     return 0

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from data_prep.audio_io import load_audio
+    from data_prep.audio_io import load_record_audio
     from data_prep.clap.tokenizer import ConditionTokenizer
     from data_prep.clap.train import read_records
     from data_prep.files import atomic_write_text
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         records = records[: args.max_clips]
     if len(records) < 2:
         raise UserError(f"need at least 2 held-out (valid/test) clips in {rd.manifest_path}, found {len(records)}")
-    emb = torch.cat([tok.embed_audio(load_audio(r["path"], tok.sample_rate, allow_silent=True), tok.sample_rate)
+    emb = torch.cat([tok.embed_audio(load_record_audio(r, tok.sample_rate, allow_silent=True), tok.sample_rate)
                      for r in records])
     report = evaluate_clap(tok, records, emb)
     out = rd.reports_dir / "clap"

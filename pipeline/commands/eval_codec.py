@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_eval_clips(manifest: Path, sample_rate: int, limit: int, seconds: float, mono: bool = False) -> list:
     """Held-out clips from the run's manifest as EvalClip objects (mono: only single-voice solo clips)."""
-    from data_prep.audio_io import load_audio
+    from data_prep.audio_io import load_record_audio
     from eval.codec_eval import EvalClip, select_clips
 
     from .train_codec import _read_manifest
@@ -37,7 +37,7 @@ def load_eval_clips(manifest: Path, sample_rate: int, limit: int, seconds: float
     clips = []
     for row in rows:
         instruments = (row.get("attributes") or {}).get("instruments") or [""]
-        wav = load_audio(row["path"], sample_rate, max_seconds=seconds)
+        wav = load_record_audio(row, sample_rate, max_seconds=seconds)
         voices = int((row.get("attributes") or {}).get("voices") or 0)
         clips.append(EvalClip(id=str(row["id"]), wav=wav, instrument=str(instruments[0]), voices=voices))
     return clips

@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from data_prep.audio_io import load_audio
+    from data_prep.audio_io import load_record_audio
     from data_prep.clap.train import read_records
     from data_prep.files import atomic_write_text
     from data_prep.melody.tokenizer import MelodyTokenizer
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     base_cfg = learned.config if learned is not None else cfg
     chroma = MelodyTokenizer.chroma(base_cfg)
     sr = base_cfg.sample_rate
-    wavs = [load_audio(r["path"], sr, allow_silent=True) for r in chosen]
+    wavs = [load_record_audio(r, sr, allow_silent=True) for r in chosen]
     report = retrieval_report(learned, chroma, chosen, wavs, sr, distractors=len(extra))
     report["split"] = args.split
     out = rd.reports_dir / "melody"

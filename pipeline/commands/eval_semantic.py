@@ -41,10 +41,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{rd.manifest_path} has no valid/test clips to evaluate on")
     train_rows = rng.sample(train_rows, min(args.train_clips, len(train_rows)))
     held = rng.sample(held, min(args.eval_clips, len(held)))
-    train_clips = load_clips([r["path"] for r in train_rows], cfg.sample_rate, on_error=_warn)
+    train_clips = load_clips(train_rows, cfg.sample_rate, on_error=_warn)
     held_ok, held_clips = [], []
     for row in held:
-        clips = load_clips([row["path"]], cfg.sample_rate, on_error=_warn)
+        clips = load_clips([row], cfg.sample_rate, on_error=_warn)
         if clips:
             held_ok.append(row)
             held_clips.append(clips[0])

@@ -85,7 +85,7 @@ def _official_embeddings(tok, records: list[dict]):
     """Train-clip embeddings from the official model (slow on CPU: one forward per 10 s window)."""
     import torch
 
-    from data_prep.audio_io import load_audio
+    from data_prep.audio_io import load_record_audio
 
-    rows = [tok.embed_audio(load_audio(r["path"], tok.sample_rate, allow_silent=True), tok.sample_rate) for r in records]
+    rows = [tok.embed_audio(load_record_audio(r, tok.sample_rate, allow_silent=True), tok.sample_rate) for r in records]
     return torch.cat(rows)

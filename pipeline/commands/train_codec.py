@@ -27,10 +27,10 @@ def read_train_clips(manifest: Path, sample_rate: int, split: str = "train") -> 
     """Load the manifest's clips of `split` as float16 [T] tensors at `sample_rate`."""
     import torch
 
-    from data_prep.audio_io import load_audio
+    from data_prep.audio_io import load_record_audio
 
     rows = _read_manifest(manifest)
-    clips = [load_audio(row["path"], sample_rate).to(torch.float16) for row in rows if row.get("split", "train") == split]
+    clips = [load_record_audio(row, sample_rate).to(torch.float16) for row in rows if row.get("split", "train") == split]
     if not clips:
         raise UserError(f"{manifest} has no split=='{split}' clips to train the codec on")
     return clips

@@ -38,7 +38,7 @@ def load_split_clips(manifest: Path, sample_rate: int, split: str = "train") -> 
     from data_prep.semantic.train_ssl import load_clips
 
     rows = manifest_rows(manifest, split)
-    clips = load_clips([r["path"] for r in rows], sample_rate, on_error=lambda p, e: print(f"skipping {p}: {e}", file=sys.stderr))
+    clips = load_clips(rows, sample_rate, on_error=lambda p, e: print(f"skipping {p}: {e}", file=sys.stderr))
     if not clips:
         raise UserError(f"{manifest} has no readable split=='{split}' clips")
     return clips

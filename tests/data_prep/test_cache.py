@@ -193,3 +193,18 @@ def test_caption_variants_are_stored_as_text_tokens_and_checked(tmp_path):
     bad = dict(a, cond_text=torch.full((2, 3), 8))
     with pytest.raises(ValueError, match="cond_text"):
         validate_record(bad, meta, 2.0)
+
+
+def test_make_tokenize_fn_reads_only_the_record_segment(tmp_path):
+    save_wav(tmp_path / "a.wav", 0.3 * torch.sin(torch.arange(96000) / 10.0), 24000)
+    recs = [{"id": "a@0", "path": str(tmp_path / "a.wav"), "seconds": 1.0, "start": 0.0, "end": 1.0, "split": "train"},
+            {"id": "a@1", "path": str(tmp_path / "a.wav"), "seconds": 2.5, "start": 1.0, "end": 3.5, "split": "test"},
+            {"id": "a", "path": str(tmp_path / "a.wav"), "seconds": 4.0, "split": "train"},
+            {"id": "late", "path": str(tmp_path / "a.wav"), "seconds": 2.0, "start": 3.0, "end": 5.0, "split": "train"}]
+    meta = cache_meta(FakeCodec(), FakeCond(), FakeSemantic(), None)
+    counts = write_cache(recs, make_tokenize_fn(FakeCodec(), FakeCond(), FakeSemantic()), tmp_path / "c", 8, meta=meta)
+    assert counts["clips"] == 3 and counts["rejects"] == 1
+    by_id = {r["id"]: r for r in TokenCache(tmp_path / "c").records()}
+    assert by_id["a@0"]["acoustic"].shape == (4, 75) and by_id["a@0"]["semantic"].shape == (25,)
+    assert by_id["a@1"]["acoustic"].shape == (4, 187) and by_id["a@1"]["seconds"] == 2.5
+    assert by_id["a"]["acoustic"].shape == (4, 300) and by_id["a"]["seconds"] == 4.0

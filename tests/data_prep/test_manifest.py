@@ -69,8 +69,8 @@ def test_user_manifest_with_captions_and_rejects(tmp_path: Path) -> None:
     captions = tmp_path / "caps.csv"
     captions.write_text("path,caption\none.wav,a calm sine tone\n")
     out = tmp_path / "out" / "manifest.jsonl"
-    written, rejected = build_user_manifest(audio, out, captions)
-    assert (written, rejected) == (2, 2)
+    summary = build_user_manifest(audio, out, captions)
+    assert (summary.rows, summary.rejected) == (2, 2) and summary.few_file_folders == [".", "live"]
     rows = {r["id"]: r for r in read_manifest(out, check_files=True)}
     assert rows["one"]["caption"] == "a calm sine tone" and rows["one"]["seconds"] == 1.0
     assert rows["live__two"]["caption"] is None and rows["live__two"]["sample_rate"] == 16000
@@ -134,3 +134,76 @@ def test_captions_split_column_overrides(tmp_path):
     by_id = {r["id"]: r for r in read_manifest(out)}
     assert by_id["a"]["split"] == "train" and by_id["b"]["split"] == "test"
     assert by_id["b"]["caption"] is None and by_id["c"]["caption"] == "fast"
+
+
+def _long_tracks(folder: Path, seconds: float = 95.0, sr: int = 8000) -> dict[str, np.ndarray]:
+    """Two long stereo tracks of seeded noise (every sample distinct enough to catch an off-by-one read)."""
+    import soundfile as sf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    tracks = {}
+    for name in ("first.wav", "second.flac"):
+        data = (0.3 * rng.standard_normal((int(seconds * sr), 2))).clip(-1, 1).astype(np.float32)
+        sf.write(folder / name, data, sr, subtype="PCM_16")
+        tracks[name], _ = sf.read(folder / name, dtype="float32", always_2d=True)
+    return tracks
+
+
+def test_segment_mode_holds_out_time_segments_of_two_long_tracks(tmp_path: Path) -> None:
+    from data_prep.audio_io import load_record_audio
+
+    tracks = _long_tracks(tmp_path / "music")
+    out = tmp_path / "m.jsonl"
+    summary = build_user_manifest(tmp_path / "music", out, split_by="segments", segment_seconds=30)
+    records = read_manifest(out, check_files=True)
+    assert summary.rows == len(records) == 6
+    build_user_manifest(tmp_path / "music", tmp_path / "again.jsonl", split_by="segments", segment_seconds=30)
+    assert (tmp_path / "again.jsonl").read_text() == out.read_text()
+    assert [r["id"] for r in records[:3]] == ["first@0", "first@30", "first@60"]
+    for name, whole in tracks.items():
+        rows = sorted((r for r in records if Path(r["path"]).name == name), key=lambda r: r["start"])
+        assert {r["split"] for r in rows} == {"train", "valid", "test"}
+        assert rows[0]["start"] == 0 and rows[-1]["end"] == pytest.approx(95.0)
+        assert all(a["end"] <= b["start"] for a, b in zip(rows, rows[1:]))
+        assert [r["seconds"] for r in rows] == [30.0, 30.0, 35.0]
+        for row in rows:
+            wav = load_record_audio(row, 8000, allow_silent=True)
+            expected = whole[round(row["start"] * 8000):round(row["end"] * 8000)].mean(axis=1)
+            assert wav.shape[0] == expected.shape[0] and np.array_equal(wav.numpy(), expected)
+    assert load_record_audio(records[0], 8000, max_seconds=2.0).shape[0] == 16000
+
+
+def test_segment_splits_overrides_and_overlap_checks(tmp_path: Path) -> None:
+    from data_prep.manifest import segment_splits
+
+    assert segment_splits("a.wav", 10) == segment_splits("a.wav", 10)
+    assert segment_splits("a.wav", 10).count("test") >= 1 and segment_splits("a.wav", 10)[5] == "test"
+    _long_tracks(tmp_path / "music", seconds=40.0)
+    caps = tmp_path / "caps.csv"
+    caps.write_text("path,caption,split\nfirst.wav,a noisy take,test\n")
+    out = tmp_path / "m.jsonl"
+    build_user_manifest(tmp_path / "music", out, caps, split_by="segments", segment_seconds=10)
+    records = read_manifest(out)
+    first = [r for r in records if r["id"].startswith("first@")]
+    assert len(first) == 4 and {r["split"] for r in first} == {"test"}
+    assert {r["caption"] for r in first} == {"a noisy take"}
+    bad = [dict(records[0], split="train"), dict(records[0], id="x", start=5.0, end=15.0, split="valid")]
+    with pytest.raises(DataError, match="overlaps"):
+        write_manifest(tmp_path / "bad.jsonl", bad)
+    with pytest.raises(DataError, match="0 <= start < end"):
+        validate_record(dict(records[0], start=12.0, end=10.0))
+    with pytest.raises(DataError, match="go together"):
+        validate_record({k: v for k, v in records[0].items() if k != "end"})
+    write_manifest(tmp_path / "late.jsonl", [dict(records[0], start=30.0, end=55.0)])
+    with pytest.raises(DataError, match="past the end"):
+        read_manifest(tmp_path / "late.jsonl", check_files=True)
+
+
+@pytest.mark.parametrize("value", [0, -5, float("nan"), float("inf"), 0.5])
+def test_bad_segment_seconds_is_rejected_before_writing(tmp_path: Path, value: float) -> None:
+    _tones(tmp_path / "music", ["a.wav"])
+    out = tmp_path / "m.jsonl"
+    with pytest.raises(DataError, match="--segment-seconds"):
+        build_user_manifest(tmp_path / "music", out, split_by="segments", segment_seconds=value)
+    assert not out.exists()

@@ -113,3 +113,17 @@ def test_pretrained_path_or_unknown_asset(tmp_path):
     assert torch.equal(tok.extractor.raw(wav, SR), layer_features(model, cfg, wav))
     with pytest.raises(DataError, match="no_such_asset_xyz"):
         SemanticTokenizer.from_config(tiny_cfg(pretrained="no_such_asset_xyz"))
+
+
+def test_load_clips_reads_record_segments_and_reports_bad_ones(tmp_path):
+    from data_prep.audio_io import save_wav
+    from data_prep.semantic.train_ssl import load_clips
+
+    save_wav(tmp_path / "a.wav", tones(1, 3.0)[0], SR)
+    path = str(tmp_path / "a.wav")
+    failed = []
+    clips = load_clips([path, {"id": "a@1", "path": path, "start": 1.0, "end": 2.5},
+                        {"id": "late", "path": path, "start": 2.0, "end": 9.0}], SR,
+                       on_error=lambda name, exc: failed.append(name))
+    assert [c.shape[0] for c in clips] == [3 * SR, int(1.5 * SR)] and failed == ["late"]
+    assert torch.equal(clips[1], clips[0][SR:int(2.5 * SR)])
