@@ -14,16 +14,23 @@ from .profile import load_profile
 from .random_run import build_random_run
 
 
+DELAY = ["stages.coarse.layout=delay", "stages.fine.layout=delay"]
+
+
 def bench_generate(quick: bool = False) -> dict[str, Any]:
-    """Whole-chain RTF for 10 s (2 s when quick), per-stage shares, KV-cache and batched-CFG speed-ups."""
+    """Whole-chain RTF for 10 s (2 s when quick) with flat and with delay coarse/fine layouts, per-stage shares,
+    KV-cache and batched-CFG speed-ups, each against its baseline in the same process."""
     torch.set_num_threads(2)
     seconds = 2.0 if quick else 10.0
     with tempfile.TemporaryDirectory() as tmp:
-        strata = Strata.from_run(build_random_run(Path(tmp) / "bench", load_profile("tiny")))
-        strata.generate("warm up", 0.5, seed=0)
-        start = time.perf_counter()
-        gen = strata.generate("a calm solo piano", seconds, seed=0)
-        wall = time.perf_counter() - start
+        rtf, shares = {}, {}
+        for name, overrides in (("flat", []), ("delay", DELAY)):
+            strata = Strata.from_run(build_random_run(Path(tmp) / name, load_profile("tiny", overrides)))
+            strata.generate("warm up", 0.5, seed=0)
+            start = time.perf_counter()
+            gen = strata.generate("a calm solo piano", seconds, seed=0)
+            rtf[name] = round((time.perf_counter() - start) / seconds, 3)
+            shares[name] = {k: round(v / sum(gen.timings.values()), 3) for k, v in gen.timings.items()}
         model, layout = strata.stages["semantic"].model, strata.stages["semantic"].layout
         n_tokens = 64 if quick else 200
         prefix = layout.prefix(torch.zeros(1, layout.vocab.levels("cond"), dtype=torch.long), None, n_tokens)
@@ -31,11 +38,13 @@ def bench_generate(quick: bool = False) -> dict[str, Any]:
         recompute = _best(lambda: _decode_recompute(model, prefix, n_tokens))
         batched = _best(lambda: _decode_cached(model, torch.cat([prefix, prefix]), n_tokens))
         separate = _best(lambda: (_decode_cached(model, prefix, n_tokens), _decode_cached(model, prefix, n_tokens)))
-    stage_total = sum(gen.timings.values())
     return {
         "audio_seconds": seconds,
-        "real_time_factor": round(wall / seconds, 3),
-        "stage_share": {k: round(v / stage_total, 3) for k, v in gen.timings.items()},
+        "real_time_factor": rtf["flat"],
+        "real_time_factor_delay": rtf["delay"],
+        "delay_speedup": round(rtf["flat"] / rtf["delay"], 2),
+        "stage_share": shares["flat"],
+        "stage_share_delay": shares["delay"],
         "kv_cache_speedup": round(recompute / cached, 2),
         "kv_cache_tokens": n_tokens,
         "batched_cfg_speedup": round(separate / batched, 2),

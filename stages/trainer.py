@@ -66,7 +66,7 @@ def train_stage(stage: str, records: list[dict[str, Any]], meta: dict[str, Any],
     dist.barrier()
     layout = make_layout(stage, meta, stage_cfg.crop_seconds, stage_cfg.layout)
     engine = _engine(deepspeed, layout, stage_cfg, train_cfg, world, out_dir / "logs", stage)
-    step = _maybe_resume(engine, ckpt_dir, resume, stage)
+    step, resumed = _maybe_resume(engine, ckpt_dir, resume, stage)
     device = engine.device
     total = stage_cfg.steps
     stop_at = total if max_steps is None else min(total, max_steps)
@@ -80,8 +80,9 @@ def train_stage(stage: str, records: list[dict[str, Any]], meta: dict[str, Any],
     window_tokens, window_start = 0, time.perf_counter()
     run_tokens, run_time = 0, 0.0
     in_a_row, skipped = 0, 0
-    train_loss: float | None = None
-    val_loss: float | None = None
+    # A resumed run that has no step left still reports the losses its checkpoint was saved with.
+    train_loss: float | None = resumed.get("train_loss")
+    val_loss: float | None = resumed.get("val_loss")
     last_saved = step
     engine.train()
     while step < stop_at:
@@ -130,10 +131,10 @@ def train_stage(stage: str, records: list[dict[str, Any]], meta: dict[str, Any],
                 log.info("%s step %d validation loss %.4f", stage, step, val_loss)
                 engine.monitor.write_events([("Val/loss", val_loss, step)])
         if step % train_cfg.ckpt_every == 0 or step == total:
-            save_checkpoint(engine, ckpt_dir, step, train_cfg.keep_last, rank)
+            save_checkpoint(engine, ckpt_dir, step, train_cfg.keep_last, rank, train_loss, val_loss)
             last_saved = step
     if step != last_saved:
-        save_checkpoint(engine, ckpt_dir, step, train_cfg.keep_last, rank)
+        save_checkpoint(engine, ckpt_dir, step, train_cfg.keep_last, rank, train_loss, val_loss)
     finished = step >= total
     model_path = str(out_dir / "model.pt")  # also on a time-limit stop, so a budgeted run always leaves a usable model
     export(engine, layout, train_cfg, ckpt_dir, step, model_path, rank,
@@ -161,7 +162,8 @@ def validate(engine: Any, layout: Layout, records: list[dict[str, Any]], batch_s
     return float(totals[0] / totals[1].clamp(min=1))
 
 
-def save_checkpoint(engine: Any, ckpt_dir: Path, step: int, keep_last: int, rank: int) -> None:
+def save_checkpoint(engine: Any, ckpt_dir: Path, step: int, keep_last: int, rank: int,
+                    train_loss: float | None = None, val_loss: float | None = None) -> None:
     """DeepSpeed checkpoint tagged step<N> (all ranks), then rank 0 deletes all but the last keep_last.
 
     Every rank writes into ckpt_dir/.staging and rank 0 renames the finished tag folder into place, so a process
@@ -174,7 +176,8 @@ def save_checkpoint(engine: Any, ckpt_dir: Path, step: int, keep_last: int, rank
     if rank == 0:
         shutil.rmtree(staging, ignore_errors=True)
     dist.barrier()
-    engine.save_checkpoint(str(staging), tag=tag, client_state={"step": step})
+    engine.save_checkpoint(str(staging), tag=tag,
+                           client_state={"step": step, "train_loss": train_loss, "val_loss": val_loss})
     dist.barrier()
     if rank == 0:
         if not (ckpt_dir / tag).exists():
@@ -233,9 +236,10 @@ def _engine(deepspeed: Any, layout: Layout, stage_cfg: StageConfig, train_cfg: T
     return build_engine(model, train_cfg, stage_cfg.batch_size, world, stage_cfg.steps, log_dir, stage)
 
 
-def _maybe_resume(engine: Any, ckpt_dir: Path, resume: bool, stage: str) -> int:
+def _maybe_resume(engine: Any, ckpt_dir: Path, resume: bool, stage: str) -> tuple[int, dict[str, Any]]:
+    """(step, client state) of the latest checkpoint, or (0, {}) when there is none."""
     if not checkpoint_tags(ckpt_dir):
-        return 0
+        return 0, {}
     if not resume:
         raise StageError(f"{ckpt_dir} already holds {stage} checkpoints: pass --resume to continue, "
                          "or --restart to start over")
@@ -244,7 +248,7 @@ def _maybe_resume(engine: Any, ckpt_dir: Path, resume: bool, stage: str) -> int:
         raise StageError(f"could not load the latest checkpoint in {ckpt_dir}; remove it to fall back to an older one")
     step = int(client["step"])
     log.info("%s: resumed from %s at step %d", stage, path, step)
-    return step
+    return step, dict(client)
 
 
 def _seed(seed: int, rank: int, step: int, micro: int, attempt: int) -> int:

@@ -86,6 +86,10 @@ def test_partial_run_then_resume_finishes_and_exports(tmp_path, single_process):
                                valid_records=tiny_records(2, 1.0, meta, seed=3, split="valid"))
     assert done.step == 3 and done.finished and done.val_loss is not None
     assert Stage.load(tmp_path / "model.pt").info["step"] == 3 and Stage.load(tmp_path / "model.pt").info["finished"]
+    again = trainer.train_stage("semantic", records, meta, stage_cfg, train_cfg, tmp_path, resume=True,
+                                valid_records=tiny_records(2, 1.0, meta, seed=3, split="valid"))
+    assert (again.train_loss, again.val_loss) == (done.train_loss, done.val_loss)
+    assert Stage.load(tmp_path / "model.pt").info["train_loss"] == done.train_loss
 
 
 def test_nonfinite_losses_are_skipped_then_abort(tmp_path, single_process, monkeypatch):
