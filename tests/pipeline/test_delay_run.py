@@ -56,7 +56,10 @@ def test_random_run_and_config_carry_the_layout(tmp_path, capsys):
     assert Stage.load(run.stage_model("coarse")).layout.kind == "delay"
     assert Stage.load(run.stage_model("fine")).layout.kind == "delay"
     assert Stage.load(run.stage_model("semantic")).layout.kind == "flat"
-    assert load_profile("tiny", TINY).stages.coarse.layout == "flat"
+    assert load_profile("tiny", TINY).stages.coarse.layout == "delay" and load_profile("base").stages.coarse.layout == "flat"
+    flat = build_random_run(tmp_path / "f", load_profile("tiny", TINY + ["melody.kind=none", "stages.coarse.layout=flat"]),
+                            rvq_fit_vectors=64)
+    assert Stage.load(flat.stage_model("coarse")).layout.kind == "flat"
     assert main(["--quiet", "train", "stage", "--stage", "coarse", "--run", str(run.root),
                  "stages.coarse.layout=diagonal"]) == 2
     err = capsys.readouterr().err
