@@ -14,7 +14,7 @@ from .profile import load_profile
 from .random_run import build_random_run
 
 
-DELAY = ["stages.coarse.layout=delay", "stages.fine.layout=delay"]
+LAYOUTS = {layout: [f"stages.coarse.layout={layout}", f"stages.fine.layout={layout}"] for layout in ("flat", "delay")}
 
 
 def bench_generate(quick: bool = False) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def bench_generate(quick: bool = False) -> dict[str, Any]:
     seconds = 2.0 if quick else 10.0
     with tempfile.TemporaryDirectory() as tmp:
         rtf, shares = {}, {}
-        for name, overrides in (("flat", []), ("delay", DELAY)):
+        for name, overrides in LAYOUTS.items():
             strata = Strata.from_run(build_random_run(Path(tmp) / name, load_profile("tiny", overrides)))
             strata.generate("warm up", 0.5, seed=0)
             start = time.perf_counter()
