@@ -7,9 +7,16 @@ from typing import Sequence
 import numpy as np
 
 
+MIN_SPAN = 0.05
+
+
 def position(generated: float, shuffled: float, ceiling: float) -> float | None:
-    """Where `generated` lies between the shuffled baseline (0) and the ceiling (1); None when the two coincide."""
-    if ceiling == shuffled:
+    """Where `generated` lies between the shuffled baseline (0) and the ceiling (1).
+
+    None when the ceiling is less than MIN_SPAN above the baseline: a judge that cannot beat shuffled labels on real
+    audio cannot place a generation between them, and a tiny or negative span would blow the ratio up.
+    """
+    if ceiling - shuffled < MIN_SPAN:
         return None
     return (generated - shuffled) / (ceiling - shuffled)
 

@@ -47,4 +47,5 @@ def test_position_and_share() -> None:
     assert position(0.5, 0.25, 0.75) == pytest.approx(0.5)
     assert position(0.2, 0.25, 0.75) == pytest.approx(-0.1)
     assert position(0.9, 0.5, 0.5) is None
+    assert position(0.54, 0.56, 0.5) is None and position(0.5, 0.49999, 0.5) is None
     assert share([["yes", "no"], ["yes", "yes"]], "yes") == pytest.approx(0.75)
