@@ -125,7 +125,8 @@ class CodecTrainer:
         kmeans_init_(self.model, frames, self.tcfg.kmeans_iters, self.sampler.generator)
 
     def set_lr(self, progress: float) -> float:
-        """Constant LR, then (if train.lr_decay > 0) a linear decay to lr * lr_min_ratio over the last part of this run."""
+        """Constant LR, then (if train.lr_decay > 0) a linear decay to lr * lr_min_ratio over the
+        last part of the step budget (or of this invocation's time budget)."""
         t = self.tcfg
         lr = t.lr
         if t.lr_decay > 0:
@@ -171,11 +172,13 @@ class CodecTrainer:
         if self.step == 0 and not self.state_path.exists():
             self.init_codebooks()
             self.save_snapshot()
-        begin, first_step = time.monotonic(), self.step
+        begin = time.monotonic()
         deadline = begin + max_minutes * 60 if max_minutes else math.inf
         window_start, window_steps, acc = time.monotonic(), 0, {}
         while self.step < total and time.monotonic() < deadline:
-            progress = max((self.step - first_step) / max(1, total - first_step),
+            # Step progress counts from step 0, so a resumed step-budgeted run follows the uninterrupted schedule;
+            # a time budget belongs to one invocation, so its share restarts with each run.
+            progress = max(self.step / max(1, total),
                            (time.monotonic() - begin) / (deadline - begin) if max_minutes else 0.0)
             self.set_lr(progress)
             terms = self.train_step()

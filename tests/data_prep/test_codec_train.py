@@ -86,16 +86,26 @@ def test_last_decoder_layer_is_scaled_down():
     assert float(last(small)) < 0.5 * float(last(big))
 
 
-def test_training_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("lr_decay", [0.0, 0.5])
+def test_training_resumes_exactly(tmp_path, lr_decay):
     clips = tones(6, 0.5)
-    straight = CodecTrainer(tiny_config(), clips, tmp_path / "a")
-    straight.train(steps=4)
-    first = CodecTrainer(tiny_config(), clips, tmp_path / "b")
-    first.train(steps=2)
+    straight = CodecTrainer(tiny_config(lr_decay=lr_decay), clips, tmp_path / "a")
+    straight.train()
+    first = CodecTrainer(tiny_config(lr_decay=lr_decay), clips, tmp_path / "b")
+    step = first.train_step
+
+    def killed_after_two() -> dict:  # stands in for kill -9 right after the step-2 checkpoint
+        if first.step == 2:
+            raise KeyboardInterrupt
+        return step()
+
+    first.train_step = killed_after_two
+    with pytest.raises(KeyboardInterrupt):
+        first.train()
     assert (tmp_path / "b" / "state.pt").is_file()
-    second = CodecTrainer(tiny_config(), clips, tmp_path / "b")
+    second = CodecTrainer(tiny_config(lr_decay=lr_decay), clips, tmp_path / "b")
     assert second.resume() and second.step == 2
-    second.train(steps=4)
+    second.train()
     a, b = straight.model.state_dict(), second.model.state_dict()
     assert a.keys() == b.keys()
     for key in a:

@@ -1,13 +1,12 @@
 """`strata train stage`: trains from a run's token cache, stops resumably, refuses to clobber, exports model.pt."""
-import os
-import socket
-
 import pytest
 import torch
 
 from data_prep.cache import write_cache
 from pipeline.cli import main
 from stages import Stage
+
+from .tiny_run import single_process_env
 
 META = {"semantic_rate": 25.0, "semantic_bins": 16, "acoustic_rate": 75.0, "codec_bins": 32, "n_q": 4, "n_coarse": 2,
         "cond_levels": 3, "cond_bins": 8, "melody_rate": 4.0, "melody_bins": 13, "sample_rate": 24000}
@@ -25,12 +24,7 @@ def _tokens(record: dict) -> dict:
 
 @pytest.fixture
 def run_with_cache(tmp_path, monkeypatch):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = str(s.getsockname()[1])
-    for key, value in dict(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", DS_ACCELERATOR="cpu",
-                           MASTER_PORT=os.environ.get("MASTER_PORT", port)).items():
-        monkeypatch.setenv(key, value)
+    single_process_env(monkeypatch)
     run = tmp_path / "r"
     assert main(["--quiet", "init", "--run", str(run), "--profile", "tiny"]) == 0
     clips = [{"id": f"clip{i:03d}", "seconds": 1.0, "split": "valid" if i % 4 == 0 else "train"} for i in range(8)]

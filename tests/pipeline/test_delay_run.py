@@ -1,7 +1,4 @@
 """`stages.coarse.layout=delay`: trained through `strata train stage` on a tiny random run, then used by generate."""
-import os
-import socket
-
 import torch
 
 from data_prep.cache import write_cache
@@ -11,23 +8,14 @@ from pipeline.profile import load_profile
 from pipeline.random_run import build_random_run
 from stages import Stage
 
-from .tiny_run import TINY, build_tiny_run
+from .tiny_run import TINY, build_tiny_run, single_process_env
 
 TRAIN = ["stages.coarse.layout=delay", "stages.coarse.steps=2", "stages.coarse.batch_size=2",
          "train.log_every=1", "train.val_every=1", "train.ckpt_every=2"]
 
 
-def _dist_env(monkeypatch) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = str(s.getsockname()[1])
-    for key, value in dict(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", DS_ACCELERATOR="cpu",
-                           MASTER_PORT=os.environ.get("MASTER_PORT", port)).items():
-        monkeypatch.setenv(key, value)
-
-
 def test_delay_coarse_trains_from_the_cli_and_generates(tmp_path, monkeypatch, capsys):
-    _dist_env(monkeypatch)
+    single_process_env(monkeypatch)
     run = build_tiny_run(tmp_path / "r")
     meta = dict(Stage.load(run.stage_model("coarse")).layout.meta, sample_rate=24000)
 

@@ -1,6 +1,8 @@
 """A complete run of tiny random components, for orchestrator/generation tests."""
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 from pipeline.profile import load_profile
@@ -19,3 +21,13 @@ def build_tiny_run(root: Path, melody: bool = False) -> RunDir:
     """Every component random and tiny: fast to load and to sample from."""
     profile = load_profile("tiny", TINY + ["melody.kind=" + ("chroma" if melody else "none")])
     return build_random_run(root, profile, rvq_fit_vectors=64)
+
+
+def single_process_env(monkeypatch) -> None:
+    """The torch.distributed variables of a one-process DeepSpeed run on a free port (a launcher's port wins)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    for key, value in dict(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", DS_ACCELERATOR="cpu",
+                           MASTER_PORT=os.environ.get("MASTER_PORT", port)).items():
+        monkeypatch.setenv(key, value)
