@@ -93,11 +93,11 @@ def evaluate_run(run: RunDir, opts: EvalOptions) -> dict[str, Any]:
     audio: dict[str, torch.Tensor] = {}
     for name, captions in prompt_sets.items():
         with timer(f"generate {name}"):
-            audio[name] = gen(captions, num_samples=opts.draws)
+            audio[name] = gen(captions, seeds=opts.draws)
     untrained_acc = None
     if opts.untrained:
         with timer("generate untrained"):
-            audio["untrained"] = _generator(untrained_copy(strata), opts)(prompt_sets["template"], num_samples=1)
+            audio["untrained"] = _generator(untrained_copy(strata), opts)(prompt_sets["template"], seeds=1)
             untrained_acc = _accuracy(judge.predict(_features(audio["untrained"], sr)), labels)
 
     with timer("score"):
@@ -121,7 +121,7 @@ def evaluate_run(run: RunDir, opts: EvalOptions) -> dict[str, Any]:
                                       f"trip; ceilings are its accuracy on the {len(test)} '{opts.split}' clips."}
     cfg_scale = strata.profile.generate.cfg_scale if opts.cfg_scale is None else opts.cfg_scale
     report["info"] = {"run": str(run.root), "prompts": f"{len(test)} captioned '{opts.split}' clips of {opts.manifest}",
-                      "draws per prompt": opts.draws, "clip seconds": seconds, "seed": opts.seed,
+                      "draws per prompt (seeds seed, seed+1, ...)": opts.draws, "clip seconds": seconds, "seed": opts.seed,
                       "guidance (cfg_scale)": cfg_scale, "judge clips": len(train),
                       "wall seconds per step": timer.seconds}
     report["notes"] = [
@@ -168,11 +168,13 @@ def untrained_copy(strata: Strata) -> Strata:
 
 
 def _generator(strata: Strata, opts: EvalOptions) -> Callable[..., torch.Tensor]:
-    """generate(captions, num_samples=..., melody=...) -> audio rows prompt-major, at the eval's length, seed and guidance."""
-    def generate(captions: list[str], num_samples: int = 1, melody: torch.Tensor | None = None) -> torch.Tensor:
-        out = strata.generate(captions, opts.seconds, num_samples=num_samples, seed=opts.seed, cfg_scale=opts.cfg_scale,
-                              melody=melody).audio
-        return fit_length(out, int(round(opts.seconds * strata.sample_rate)))
+    """generate(captions, seeds=..., melody=...) -> audio rows prompt-major (prompt i's seeds together), one call per
+    seed opts.seed, opts.seed + 1, ..., at the eval's length and guidance; melody is one [T] row per caption."""
+    def generate(captions: list[str], seeds: int = 1, melody: torch.Tensor | None = None) -> torch.Tensor:
+        runs = [strata.generate(captions, opts.seconds, seed=opts.seed + k, cfg_scale=opts.cfg_scale, melody=melody).audio
+                for k in range(seeds)]
+        rows = torch.stack([fit_length(r, int(round(opts.seconds * strata.sample_rate))) for r in runs], 1)
+        return rows.reshape(-1, rows.shape[-1])
     return generate
 
 
@@ -244,11 +246,10 @@ def _melody_report(strata: Strata, gen, captions: list[str], opts: EvalOptions) 
     items = melody_set(sr, opts.seconds, seed=opts.seed, count=opts.melodies)
     prompts = [captions[i % len(captions)] for i in range(len(items))]
     melodies = fit_length(torch.stack([it.wav.float() for it in items]), int(round(opts.seconds * sr)))
-    per_row = melodies.repeat_interleave(opts.draws, 0)
     notes = [it.notes for it in items for _ in range(opts.draws)]
     sets = {"input melody": melodies, "input melody via codec": _round_trip(strata, melodies),
-            "generated with --melody": gen(prompts, num_samples=opts.draws, melody=per_row),
-            "generated without": gen(prompts, num_samples=opts.draws)}
+            "generated with --melody": gen(prompts, seeds=opts.draws, melody=melodies),
+            "generated without": gen(prompts, seeds=opts.draws)}
     conditions = {}
     for name, wav in sets.items():
         rows_notes = [it.notes for it in items] if wav.shape[0] == len(items) else notes

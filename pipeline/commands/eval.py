@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--manifest", help="captioned clips with attributes and train/test splits (default: the run's manifest)")
     p.add_argument("--split", default="test", help="split whose captions are generated (default: test)")
     p.add_argument("--prompts", type=int, default=16, help="held-out captions to generate from (default 16)")
-    p.add_argument("--draws", type=int, default=3, help="generations per prompt, >= 3 (default 3)")
+    p.add_argument("--draws", type=int, default=3, help="generations per prompt, one per seed (--seed, --seed + 1, ...), >= 3 (default 3)")
     p.add_argument("--seconds", type=float, default=6.0, help="clip length (default 6)")
     p.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
     p.add_argument("--cfg-scale", type=float, default=None,
