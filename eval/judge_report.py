@@ -54,11 +54,6 @@ def sound_stats(wavs: torch.Tensor, sample_rate: int) -> dict[str, float]:
             "harmonic_share": float(np.nanmedian(harm)), "clips": int(wavs.shape[0])}
 
 
-def accuracy(pred: dict[str, list[str]], labels: dict[str, list[str]]) -> dict[str, float]:
-    """Share of clips whose judged label equals the wanted one, per attribute (one clip per label)."""
-    return {a: float(np.mean([p == w for p, w in zip(pred[a], wanted)])) for a, wanted in labels.items()}
-
-
 def write_eval_report(report: dict[str, Any], out_dir: str | os.PathLike) -> list[Path]:
     """metrics.json (everything) and metrics.md (the tables) in out_dir."""
     out = Path(out_dir)

@@ -85,7 +85,8 @@ def evaluate_run(run: RunDir, opts: EvalOptions) -> dict[str, Any]:
 
     with timer("judge"):
         real_train, real_test = _clips(train, sr, seconds), _clips(test, sr, seconds)
-        judge, clean_judge, ceilings, test_rt = _fit_judge(strata, real_train, judge_labels(train), real_test, judge_labels(test))
+        judge, ceilings, clean_on_codec, test_rt = _fit_judge(strata, real_train, judge_labels(train), real_test,
+                                                              judge_labels(test))
     labels = judge_labels(test)
     paraphrases = paraphrase_set(test, seed=opts.seed)
     write_paraphrase_set(paraphrases, opts.out / "paraphrase_prompts.jsonl")
@@ -98,7 +99,7 @@ def evaluate_run(run: RunDir, opts: EvalOptions) -> dict[str, Any]:
     if opts.untrained:
         with timer("generate untrained"):
             audio["untrained"] = _generator(untrained_copy(strata), opts)(prompt_sets["template"], seeds=1)
-            untrained_acc = _accuracy(judge.predict(_features(audio["untrained"], sr)), labels)
+            untrained_acc = judge.accuracy(_features(audio["untrained"], sr), labels)
 
     with timer("score"):
         report = _adherence_report(judge, audio, labels, paraphrases, ceilings, untrained_acc, opts, sr)
@@ -115,7 +116,7 @@ def evaluate_run(run: RunDir, opts: EvalOptions) -> dict[str, Any]:
     with timer("self-judged"):
         report["self_judged"] = _self_judged(strata, train, real_train, real_test, audio, test, opts.draws)
     report["spectrograms"] = _spectrograms(real_test, test_rt, audio["template"][:: opts.draws], opts.out, sr)
-    report["judge"] = {"ceilings": ceilings, "clean_trained_on_codec": _accuracy(clean_judge.predict(_features(test_rt, sr)), labels),
+    report["judge"] = {"ceilings": ceilings, "clean_trained_on_codec": clean_on_codec,
                        "description": f"Judge: scikit-learn classifiers on librosa spectral, cepstral, onset and tempo "
                                       f"features of {len(train)} real 'train' clips and the same clips after the codec round "
                                       f"trip; ceilings are its accuracy on the {len(test)} '{opts.split}' clips."}
@@ -179,18 +180,21 @@ def _generator(strata: Strata, opts: EvalOptions) -> Callable[..., torch.Tensor]
 
 
 def _fit_judge(strata: Strata, train: torch.Tensor, train_labels: dict, test: torch.Tensor, test_labels: dict):
-    """The judge (clean + codec rows), a clean-only judge, ceilings on held-out clips, and those clips via the codec."""
-    from eval.judge import IndependentJudge
+    """The judge (clean + codec rows), its ceilings on held-out clips, a clean-only judge's accuracy on those clips
+    via the codec (how much timbre the codec keeps), and the held-out clips via the codec."""
+    from eval.judge import IndependentJudge, judge_round_trip_features
     from eval.judge_features import batch_features
 
     sr = strata.sample_rate
-    clean, codec = batch_features(train, sr), batch_features(_round_trip(strata, train), sr)
+    clean = batch_features(train, sr)
+    codec = judge_round_trip_features(train, sr, lambda wav: strata.codec.decode(strata.codec.encode(wav)))
     judge = IndependentJudge.fit(clean, train_labels, codec=codec)
-    clean_judge = IndependentJudge.fit(clean, train_labels)
     test_rt = _round_trip(strata, test)
+    test_rt_features = batch_features(test_rt, sr)
     ceilings = {"clean": judge.accuracy(batch_features(test, sr), test_labels),
-                "codec": judge.accuracy(batch_features(test_rt, sr), test_labels)}
-    return judge, clean_judge, ceilings, test_rt
+                "codec": judge.accuracy(test_rt_features, test_labels)}
+    clean_on_codec = IndependentJudge.fit(clean, train_labels).accuracy(test_rt_features, test_labels)
+    return judge, ceilings, clean_on_codec, test_rt
 
 
 def _round_trip(strata: Strata, wav: torch.Tensor, batch: int = 16) -> torch.Tensor:
@@ -233,7 +237,7 @@ def _ladder_table(judge, ladder: dict[str, torch.Tensor], labels: dict, records:
     for name, wav in ladder.items():
         melody = [pitch_class_accuracy(r["melody"], w, sr) for r, w in zip(records, wav) if r.get("melody")]
         melody = [m for m in melody if m == m]
-        table[name] = {"accuracy": _accuracy(judge.predict(_features(wav, sr)), labels),
+        table[name] = {"accuracy": judge.accuracy(_features(wav, sr), labels),
                        "melody": sum(melody) / len(melody) if melody else None, "sound": sound_stats(wav, sr)}
     return table
 
@@ -311,12 +315,6 @@ def _features(wav: torch.Tensor, sr: int):
     from eval.judge_features import batch_features
 
     return batch_features(wav, sr)
-
-
-def _accuracy(pred: dict[str, list[str]], labels: dict[str, list[str]]) -> dict[str, float]:
-    from eval.judge_report import accuracy
-
-    return accuracy(pred, labels)
 
 
 def _clips(rows: list[dict], sample_rate: int, seconds: float) -> torch.Tensor:
