@@ -12,3 +12,5 @@ class TokenCacheConfig:
     # Text conditioning tokens stored per captioned clip (field cond_text): its caption plus reworded variants.
     # Stages read them when stages.<stage>.text_cond_prob > 0; 0 stores none.
     caption_variants: int = 0
+    # Share of the reworded variants that are freely worded sentences (data_prep/clap/free_captions.py).
+    free_caption_prob: float = 0.0

@@ -28,19 +28,20 @@ def cache_meta(codec: Any, cond: Any, semantic: Any, melody: Any | None) -> dict
     }
 
 
-def caption_variants(record: dict[str, Any], count: int) -> list[str]:
-    """The record's caption plus count-1 seeded rewordings (same attributes, other phrasing); [] without a caption."""
+def caption_variants(record: dict[str, Any], count: int, free_prob: float = 0.0) -> list[str]:
+    """The record's caption plus count-1 seeded rewordings (same attributes, other phrasing; free_prob of them freely
+    worded); [] without a caption."""
     caption = str(record.get("caption") or "").strip()
     if not caption or count < 1:
         return []
     rng = random.Random(f"caption-variants:{record.get('id', '')}")
-    return [caption] + [augment_caption(record, rng) for _ in range(count - 1)]
+    return [caption] + [augment_caption(record, rng, free_prob=free_prob) for _ in range(count - 1)]
 
 
 def make_tokenize_fn(codec: Any, cond: Any, semantic: Any, melody: Any | None = None,
-                     text_variants: int = 0) -> TokenizeFn:
-    """A function mapping a manifest record (its "path", only `start`..`end` seconds when set) to the token fields of
-    contracts.md plus "clap" and "seconds".
+                     text_variants: int = 0, free_prob: float = 0.0) -> TokenizeFn:
+    """A function mapping a manifest record (its "path", only `start`..`end` seconds when set) to its token fields
+    (cond, semantic, acoustic, melody) plus "clap" and "seconds".
 
     With text_variants > 0 a captioned record also gets "cond_text": Long[text_variants, levels] text tokens.
     """
@@ -59,7 +60,7 @@ def make_tokenize_fn(codec: Any, cond: Any, semantic: Any, melody: Any | None = 
         }
         if melody is not None:
             out["melody"] = melody.tokens(wav, sr)[0].long()
-        texts = caption_variants(record, text_variants)
+        texts = caption_variants(record, text_variants, free_prob)
         if texts:
             out["cond_text"] = cond.text_tokens(texts).long()
         return out

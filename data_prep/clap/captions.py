@@ -1,13 +1,15 @@
 """Caption augmentation for contrastive training, and the zero-shot prompts built from the same phrases.
 
-A training caption is either the clip's own caption with its clauses shuffled or dropped, or a caption
-composed from a random subset of the clip's attributes in random order, with synonyms. The zero-shot
+A training caption is the clip's own caption with its clauses shuffled or dropped, a caption composed from a random
+subset of the clip's attributes in random order, with synonyms, or a freely worded sentence (free_captions.py). The zero-shot
 prompts use the same phrase families, so evaluation asks in the words the towers learned.
 """
 from __future__ import annotations
 
 import random
 import re
+
+from .free_captions import free_caption
 
 SYNONYMS = {
     "drums_yes": ["with drums", "with a drum kit", "with percussion", "drums"],
@@ -69,11 +71,13 @@ def shuffle_clauses(caption: str, rng: random.Random, drop_prob: float = 0.2) ->
     return ", ".join(kept)
 
 
-def augment_caption(record: dict, rng: random.Random, keep_prob: float = 0.5) -> str:
-    """A training caption for one manifest record (see module docstring)."""
+def augment_caption(record: dict, rng: random.Random, keep_prob: float = 0.5, free_prob: float = 0.0) -> str:
+    """A training caption for one manifest record (see module docstring); free_prob of them are freely worded."""
+    attrs = record.get("attributes") or {}
+    if free_prob > 0 and attrs.get("family") and rng.random() < free_prob:
+        return free_caption(attrs, rng)
     options = [c for c in (record.get("captions") or []) if c] or [record.get("caption") or ""]
     caption = str(rng.choice(options)).strip()
-    attrs = record.get("attributes") or {}
     phrases = attribute_phrases(attrs, rng)
     if caption and (not phrases or rng.random() < keep_prob):
         return shuffle_clauses(caption, rng)

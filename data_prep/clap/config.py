@@ -22,6 +22,7 @@ class ClapTrainConfig:
     max_minutes: float = 8.5
     ckpt_every: int = 100
     caption_keep_prob: float = 0.5
+    caption_free_prob: float = 0.0     # share of training captions worded freely (data_prep/clap/free_captions.py)
     threads: int = 1
     seed: int = 0
 

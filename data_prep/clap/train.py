@@ -155,7 +155,7 @@ def train_small_clap(cfg: ClapConfig, records: list[dict], work_dir: Path, out_p
             break
         idx = rng.sample(range(len(records)), batch)
         mel = _crop_batch(mels, idx, frames, gen)
-        tokens = model.tokenize([augment_caption(records[i], rng, t.caption_keep_prob) for i in idx])
+        tokens = model.tokenize([augment_caption(records[i], rng, t.caption_keep_prob, t.caption_free_prob) for i in idx])
         for group in opt.param_groups + opt_sparse.param_groups:
             group["lr"] = _lr(step, cfg)
         loss = model.contrastive_loss(mel, tokens)

@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else rd.cache_dir
     start = time.monotonic()
     counts = write_cache(
-        rows, make_tokenize_fn(codec, cond, semantic, melody, profile.cache.caption_variants), out,
+        rows, make_tokenize_fn(codec, cond, semantic, melody, profile.cache.caption_variants,
+                              profile.cache.free_caption_prob), out,
         profile.cache.shard_size, rank, world,
         meta=dict(cache_meta(codec, cond, semantic, melody), tokenizers=fingerprint(rd, profile),
                   caption_variants=profile.cache.caption_variants),

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import itertools
+import random
 import re
 
 import numpy as np
 import pytest
 
+from data_prep.clap.free_captions import free_caption
 from data_prep.errors import DataError
 from data_prep.synth.captions import caption, key_name, tempo_word
 from data_prep.synth.instruments import FAMILIES, lineups
@@ -99,3 +101,17 @@ def test_write_and_read_round_trip(tmp_path) -> None:
         read_paraphrase_set(tmp_path / "bad.jsonl")
     with pytest.raises(DataError):
         paraphrase(dict(_records()[0]["attributes"], family=None), np.random.default_rng(0))
+
+
+def test_paraphrases_share_no_wording_with_the_free_training_captions() -> None:
+    """The training captions' free wording (data_prep/clap/free_captions.py) stays out of the evaluation's set."""
+    records = _records()
+    for record, item in zip(records, paraphrase_set(records, seed=0)):
+        attrs = record["attributes"]
+        grams = set()
+        for s in range(60):
+            w = _words(free_caption(attrs, random.Random(s)))
+            grams |= {tuple(w[i:i + 4]) for i in range(len(w) - 3)}
+        w = _words(item["caption"])
+        shared = {tuple(w[i:i + 4]) for i in range(len(w) - 3)} & grams
+        assert all(set(g) <= _value_words(attrs) for g in shared), (item["caption"], shared)

@@ -1,0 +1,35 @@
+"""Freely worded training captions state only true attributes: drums or their absence, and the tempo side."""
+from __future__ import annotations
+
+import random
+import re
+
+from data_prep.clap.captions import augment_caption
+from data_prep.clap.free_captions import DRUM_WITH, DRUM_WITHOUT, FAMILY_PHRASES, FAST_WORDS, SLOW_WORDS, free_caption
+
+
+def _attrs(family: str, drums: bool, bpm: int) -> dict:
+    return {"family": family, "instruments": ["flute"], "drums": drums, "bpm": bpm, "mode": "dorian",
+            "texture": "solo"}
+
+
+def test_free_captions_state_drums_and_tempo_truthfully() -> None:
+    rng = random.Random(0)
+    for family in FAMILY_PHRASES:
+        for drums in (False, True):
+            for bpm in (64, 99, 100, 150):
+                for _ in range(12):
+                    text = free_caption(_attrs(family, drums, bpm), rng)
+                    assert any(p in text for p in (DRUM_WITH if drums else DRUM_WITHOUT)), text
+                    assert not any(p in text for p in (DRUM_WITHOUT if drums else DRUM_WITH)), text
+                    assert str(bpm) in text or any(w in text for w in (SLOW_WORDS if bpm < 100 else FAST_WORDS)), text
+                    assert any(p in text.lower() for p in FAMILY_PHRASES[family]) or "flute" in text, text
+                    assert "major" not in text  # dorian is a minor mode
+
+
+def test_augment_caption_mixes_in_free_captions_only_when_asked() -> None:
+    record = {"caption": "A folk song on flute, no drums.", "attributes": _attrs("woodwind", False, 80)}
+    plain = {augment_caption(record, random.Random(s)) for s in range(40)}
+    mixed = [augment_caption(record, random.Random(s), free_prob=0.5) for s in range(40)]
+    assert not any(re.search("|".join(DRUM_WITHOUT), t) for t in plain)
+    assert 8 < sum(bool(re.search("|".join(DRUM_WITHOUT), t)) for t in mixed) < 32
