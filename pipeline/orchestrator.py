@@ -156,7 +156,7 @@ class Strata:
             semantic = self._semantic(conds, total_seconds, segment_seconds, melody_tokens, sem_prompt, sampling["semantic"], cfg_scale, generator)
         with clock("coarse"):
             coarse = self._coarse(conds, semantic, total_seconds, segment_seconds, coarse_prompt, sampling["coarse"], cfg_scale,
-                                  generator, sem_prompt=sem_prompt)
+                                  generator, sem_prompt=sem_prompt, melody=melody_tokens)
         with clock("fine"):
             fine = self._fine(coarse, sampling["fine"], generator)
         with clock("decode"):
@@ -241,7 +241,7 @@ class Strata:
         return stream[:, offset:]
 
     def _coarse(self, conds, semantic, seconds, segment_seconds, prompt, sampling, cfg_scale, generator,
-                sem_prompt=None) -> torch.Tensor:
+                sem_prompt=None, melody=None) -> torch.Tensor:
         from stages.sampling import generate_coarse
 
         stage = self.stages["coarse"]
@@ -262,7 +262,8 @@ class Strata:
                 s_len = int(round((step.context + frames) * ratio))
                 sem = _pad_right(full_sem[:, max(0, s_lo):max(0, s_lo) + s_len], s_len)
                 prefix = stream[:, :, pos - step.context:pos] if step.context else None
-                new = generate_coarse(stage.model, stage.layout, cond, sem, frames, prefix=prefix,
+                mel = _melody_window(melody, stage.layout, max(0, s_lo)) if melody is not None else None
+                new = generate_coarse(stage.model, stage.layout, cond, sem, frames, prefix=prefix, melody=mel,
                                       cfg_scale=cfg_scale, generator=generator, **sampling)
                 stream = torch.cat([stream, new], 2)
         return stream[:, :, offset:]

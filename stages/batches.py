@@ -23,11 +23,12 @@ def collate(examples: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Te
 
 
 def sample_batch(layout: Layout, records: list[dict[str, Any]], batch_size: int, gen: torch.Generator,
-                 cond_drop_prob: float = 0.0, text_cond_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """A random batch: records drawn with replacement, random crops, conditioning dropped with cond_drop_prob
-    and taken from a caption instead of the audio with text_cond_prob."""
+                 cond_drop_prob: float = 0.0, text_cond_prob: float = 0.0,
+                 melody_drop_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random batch: records drawn with replacement, random crops, conditioning dropped with cond_drop_prob,
+    taken from a caption instead of the audio with text_cond_prob, melody masked with melody_drop_prob."""
     picks = torch.randint(0, len(records), (batch_size,), generator=gen).tolist()
-    return collate([layout.example(records[i], gen, cond_drop_prob, text_cond_prob) for i in picks])
+    return collate([layout.example(records[i], gen, cond_drop_prob, text_cond_prob, melody_drop_prob) for i in picks])
 
 
 def eval_batches(layout: Layout, records: list[dict[str, Any]], batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:

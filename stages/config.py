@@ -38,6 +38,11 @@ class StageConfig:
     # "delay" predicts every level of a frame in one step with level q delayed by q steps (F+Q-1 steps).
     # The semantic stage has one level and is always flat.
     layout: Literal["flat", "delay"] = "flat"
+    # Coarse only: also condition on the clip's melody tokens, so a `--melody` steers pitch in the acoustic tokens
+    # and not only through the semantic tokens. The semantic stage reads melody whenever the cache has it.
+    melody: bool = False
+    # Share of training examples whose melody tokens are replaced by MASK, as at generation without --melody.
+    melody_drop_prob: float = 0.0
 
 
 @dataclass

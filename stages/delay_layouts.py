@@ -1,7 +1,7 @@
 """The delay layouts of the coarse and fine stages (MusicGen's pattern): a sequence of steps of several streams.
 
 Each position ("step") holds `streams` joint ids; PAD marks an empty stream (no input, no loss):
-  coarse: cond[L_c] semantic[T_s] | delayed coarse[F+S-1]    prefix tokens one per step, in stream 0
+  coarse: cond[L_c] melody[T_m]? semantic[T_s] | delayed coarse[F+S-1]    prefix tokens one per step, in stream 0
   fine:   coarse frames[F] | delayed fine[F+S-1]               one step per coarse frame, its levels as streams
 In the target steps stream q of step t holds level q of frame t - q (stages/delay_pattern.py). The model embeds a
 step as the sum of its streams and predicts all S target streams of the next step, stream q from level q's ids, so
@@ -73,11 +73,12 @@ class DelayLayout(Layout):
 
 
 class DelayCoarseLayout(DelayLayout, CoarseLayout):
-    """cond semantic | delayed coarse levels; the prefix holds one token per step."""
+    """cond [+ melody] semantic | delayed coarse levels; the prefix holds one token per step."""
 
-    def prefix(self, cond: torch.Tensor, semantic: torch.Tensor, uncond: bool = False) -> torch.Tensor:
+    def prefix(self, cond: torch.Tensor, semantic: torch.Tensor, uncond: bool = False,
+               melody: torch.Tensor | None = None) -> torch.Tensor:
         """Sampling prefix steps [B,P,streams] up to the SEP step (the flat prefix, one token per step)."""
-        return self.widen(CoarseLayout.prefix(self, cond, semantic, uncond))
+        return self.widen(CoarseLayout.prefix(self, cond, semantic, uncond, melody))
 
 
 class DelayFineLayout(DelayLayout, FineLayout):

@@ -2,9 +2,12 @@
 
 Sequences (joint ids of the stage's Vocab; `|` is the SEP token):
   semantic: cond[L_c] melody[T_m]? | semantic[T_s]
-  coarse:   cond[L_c] semantic[T_s] | coarse frames flattened row-major (frame by frame, level by level)
+  coarse:   cond[L_c] melody[T_m]? semantic[T_s] | coarse frames flattened row-major (frame by frame, level by level)
   fine:     coarse frames flattened | fine frames flattened
 Only target tokens (after SEP) carry loss. For classifier-free guidance cond (and melody) are replaced by MASK.
+The semantic stage reads melody tokens whenever the cache has them; the coarse stage only when built with
+melody=True, so that the pitch of a `--melody` reaches the acoustic tokens directly. A stage that reads melody sees
+MASK in its place for unconditional rows and, in training, for a `melody_drop_prob` share of examples.
 These are the "flat" layouts; stages/delay_layouts.py holds the "delay" layouts of coarse and fine (every level of a
 frame predicted in one step, level q delayed by q steps).
 cond is the clip's audio-derived CLAP tokens, or (with probability text_cond_prob, when the cache stored them) the
@@ -42,12 +45,13 @@ class Layout:
     kind: ClassVar[str] = "flat"
     target_rate: ClassVar[str] = "acoustic_rate"
 
-    def __init__(self, meta: dict[str, Any], crop_seconds: float) -> None:
+    def __init__(self, meta: dict[str, Any], crop_seconds: float, melody: bool = False) -> None:
         missing = [k for k in META_KEYS if k not in meta]
         if missing:
             raise StageError(f"token cache metadata lacks {', '.join(missing)}: rebuild it with `strata tokenize`")
         self.meta = {k: meta[k] for k in META_KEYS}
         self.crop_seconds = float(crop_seconds)
+        self.reads_melody = bool(melody)
         self.n_coarse = int(meta["n_coarse"])
         self.n_fine = int(meta["n_q"]) - self.n_coarse
         self.vocab = Vocab(self.sections())
@@ -57,9 +61,39 @@ class Layout:
         raise NotImplementedError
 
     def example(self, record: dict[str, Any], gen: torch.Generator | None = None, cond_drop_prob: float = 0.0,
-                text_cond_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+                text_cond_prob: float = 0.0, melody_drop_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         """One training sequence from a token record: (tokens Long[T], target mask Bool[T]); gen=None crops at 0."""
         raise NotImplementedError
+
+    @property
+    def has_melody(self) -> bool:
+        """Whether this stage reads melody tokens (asked for, and the cache has them)."""
+        return self.reads_melody and int(self.meta["melody_bins"]) > 0 and float(self.meta["melody_rate"]) > 0
+
+    def melody_length(self, n_semantic: int) -> int:
+        """Melody tokens covering the time span of `n_semantic` semantic tokens."""
+        if not self.has_melody:
+            return 0
+        return int(round(n_semantic * float(self.meta["melody_rate"]) / float(self.meta["semantic_rate"])))
+
+    def melody_prefix(self, melody: torch.Tensor | None, batch: int, n_semantic: int, uncond: bool) -> torch.Tensor:
+        """Melody part of the prefix [B,T_m]: cropped or MASK-padded to the window; all MASK if absent or uncond."""
+        n = self.melody_length(n_semantic)
+        out = torch.full((batch, n), MASK, dtype=torch.long)
+        if melody is not None and not uncond and n:
+            m = melody[:, :n].long()
+            out[:, :m.shape[1]] = self.vocab.encode("melody", m)
+        return out
+
+    def melody_window(self, record: dict[str, Any], semantic_start: int, gen: torch.Generator | None,
+                      drop_prob: float) -> torch.Tensor | None:
+        """The record's melody tokens [1,T] from the time of semantic token `semantic_start`, or None when this stage
+        reads no melody or the draw drops it."""
+        melody = record.get("melody") if self.has_melody else None
+        if melody is None or _drop(gen, drop_prob):
+            return None
+        m0 = int(round(semantic_start * float(self.meta["melody_rate"]) / float(self.meta["semantic_rate"])))
+        return melody.long()[m0:].unsqueeze(0)
 
     @property
     def target_levels(self) -> int:
@@ -111,7 +145,8 @@ class Layout:
 
     def spec(self) -> dict[str, Any]:
         """Plain-data description saved in model.pt; `layout_from_spec` rebuilds the layout."""
-        return {"stage": self.stage, "meta": dict(self.meta), "crop_seconds": self.crop_seconds, "layout": self.kind}
+        return {"stage": self.stage, "meta": dict(self.meta), "crop_seconds": self.crop_seconds, "layout": self.kind,
+                "melody": self.reads_melody}
 
 
 class SemanticLayout(Layout):
@@ -122,31 +157,15 @@ class SemanticLayout(Layout):
     uses_cond = True
     target_rate = "semantic_rate"
 
-    @property
-    def has_melody(self) -> bool:
-        """Whether this stage reads melody tokens (the cache had them)."""
-        return int(self.meta["melody_bins"]) > 0 and float(self.meta["melody_rate"]) > 0
+    def __init__(self, meta: dict[str, Any], crop_seconds: float, melody: bool = True) -> None:
+        """The semantic stage always reads melody tokens when the cache has them (`melody` is accepted and ignored)."""
+        super().__init__(meta, crop_seconds, melody=True)
 
     def sections(self) -> list[tuple[str, int, int]]:
         out = [("cond", int(self.meta["cond_levels"]), int(self.meta["cond_bins"]))]
         if self.has_melody:
             out.append(("melody", 1, int(self.meta["melody_bins"])))
         out.append(("semantic", 1, int(self.meta["semantic_bins"])))
-        return out
-
-    def melody_length(self, n_semantic: int) -> int:
-        """Melody tokens covering the time span of `n_semantic` semantic tokens."""
-        if not self.has_melody:
-            return 0
-        return int(round(n_semantic * float(self.meta["melody_rate"]) / float(self.meta["semantic_rate"])))
-
-    def melody_prefix(self, melody: torch.Tensor | None, batch: int, n_semantic: int, uncond: bool) -> torch.Tensor:
-        """Melody part of the prefix [B,T_m]: cropped or MASK-padded to the window; all MASK if absent or uncond."""
-        n = self.melody_length(n_semantic)
-        out = torch.full((batch, n), MASK, dtype=torch.long)
-        if melody is not None and not uncond and n:
-            m = melody[:, :n].long()
-            out[:, :m.shape[1]] = self.vocab.encode("melody", m)
         return out
 
     def prefix(self, cond: torch.Tensor, melody: torch.Tensor | None, n_semantic: int, uncond: bool = False) -> torch.Tensor:
@@ -161,39 +180,42 @@ class SemanticLayout(Layout):
         return self.seconds_to(self.crop_seconds, "semantic_rate")
 
     def example(self, record: dict[str, Any], gen: torch.Generator | None = None, cond_drop_prob: float = 0.0,
-                text_cond_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+                text_cond_prob: float = 0.0, melody_drop_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         sem = record["semantic"].long()
         s0 = crop_start(sem.shape[0], self.crop_tokens, gen)
         window = sem[s0:s0 + self.crop_tokens]
         drop = _drop(gen, cond_drop_prob)
-        melody = record.get("melody") if self.has_melody else None
-        if melody is not None:
-            m0 = int(round(s0 * float(self.meta["melody_rate"]) / float(self.meta["semantic_rate"])))
-            melody = melody.long()[m0:].unsqueeze(0)
+        melody = self.melody_window(record, s0, gen, melody_drop_prob)
         cond = pick_cond(record, gen, text_cond_prob).unsqueeze(0)
         head = self.prefix(cond, melody, window.shape[0], uncond=drop)[0]
         return _join(head, self.flatten(window))
 
 
 class CoarseLayout(Layout):
-    """cond semantic | coarse levels flattened row-major."""
+    """cond [+ melody] semantic | coarse levels flattened row-major."""
 
     stage = "coarse"
     target = "coarse"
     uses_cond = True
 
     def sections(self) -> list[tuple[str, int, int]]:
-        return [("cond", int(self.meta["cond_levels"]), int(self.meta["cond_bins"])),
-                ("semantic", 1, int(self.meta["semantic_bins"])),
-                ("coarse", self.n_coarse, int(self.meta["codec_bins"]))]
+        out = [("cond", int(self.meta["cond_levels"]), int(self.meta["cond_bins"]))]
+        if self.has_melody:
+            out.append(("melody", 1, int(self.meta["melody_bins"])))
+        return out + [("semantic", 1, int(self.meta["semantic_bins"])),
+                      ("coarse", self.n_coarse, int(self.meta["codec_bins"]))]
 
-    def prefix(self, cond: torch.Tensor, semantic: torch.Tensor, uncond: bool = False) -> torch.Tensor:
-        """Sampling prefix [B,P] up to SEP; `semantic` covers the same time span as the coarse frames to produce."""
-        sep = torch.full((cond.shape[0], 1), SEP, dtype=torch.long)
-        return torch.cat([self.cond_prefix(cond, uncond), self.vocab.encode("semantic", semantic), sep], 1)
+    def prefix(self, cond: torch.Tensor, semantic: torch.Tensor, uncond: bool = False,
+               melody: torch.Tensor | None = None) -> torch.Tensor:
+        """Sampling prefix [B,P] up to SEP; `semantic` (and `melody`, when the stage reads it) cover the same time
+        span as the coarse frames to produce."""
+        b = cond.shape[0]
+        sep = torch.full((b, 1), SEP, dtype=torch.long)
+        mel = self.melody_prefix(melody, b, semantic.shape[1], uncond)
+        return torch.cat([self.cond_prefix(cond, uncond), mel, self.vocab.encode("semantic", semantic), sep], 1)
 
     def example(self, record: dict[str, Any], gen: torch.Generator | None = None, cond_drop_prob: float = 0.0,
-                text_cond_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+                text_cond_prob: float = 0.0, melody_drop_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         sem = record["semantic"].long()
         codes = _acoustic(record, self.n_coarse)[: self.n_coarse]
         crop_s = self.seconds_to(self.crop_seconds, "semantic_rate")
@@ -203,7 +225,8 @@ class CoarseLayout(Layout):
         a0 = min(a0, max(0, codes.shape[1] - crop_a))
         drop = _drop(gen, cond_drop_prob)
         cond = pick_cond(record, gen, text_cond_prob).unsqueeze(0)
-        head = self.prefix(cond, sem[s0:s0 + crop_s].unsqueeze(0), uncond=drop)[0]
+        melody = self.melody_window(record, s0, gen, melody_drop_prob)
+        head = self.prefix(cond, sem[s0:s0 + crop_s].unsqueeze(0), uncond=drop, melody=melody)[0]
         return _join(head, self.flatten(codes[:, a0:a0 + crop_a].unsqueeze(0))[0])
 
 
@@ -231,7 +254,7 @@ class FineLayout(Layout):
         return max(1, self.seconds_to(self.crop_seconds, "acoustic_rate"))
 
     def example(self, record: dict[str, Any], gen: torch.Generator | None = None, cond_drop_prob: float = 0.0,
-                text_cond_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+                text_cond_prob: float = 0.0, melody_drop_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         codes = _acoustic(record, self.n_coarse + self.n_fine)
         a0 = crop_start(codes.shape[1], self.crop_frames, gen)
         window = codes[:, a0:a0 + self.crop_frames].unsqueeze(0)
@@ -242,24 +265,30 @@ class FineLayout(Layout):
 LAYOUTS: dict[str, type[Layout]] = {"semantic": SemanticLayout, "coarse": CoarseLayout, "fine": FineLayout}
 
 
-def make_layout(stage: str, meta: dict[str, Any], crop_seconds: float, layout: str = "flat") -> Layout:
-    """The `layout` ("flat" or "delay") of `stage` for a token cache described by `meta`."""
+def make_layout(stage: str, meta: dict[str, Any], crop_seconds: float, layout: str = "flat",
+                melody: bool = False) -> Layout:
+    """The `layout` ("flat" or "delay") of `stage` for a token cache described by `meta`; melody=True makes the
+    coarse stage read melody tokens too (the semantic stage always does when the cache has them)."""
     if stage not in LAYOUTS:
         raise StageError(f"unknown stage '{stage}' (choose {', '.join(STAGES)})")
     if layout not in LAYOUT_KINDS:
         raise StageError(f"unknown {stage} layout '{layout}' (choose {' or '.join(LAYOUT_KINDS)})")
+    if melody and stage == "fine":
+        raise StageError("the fine stage reads no melody tokens: set melody only for the coarse stage")
     if layout == "flat":
-        return LAYOUTS[stage](meta, crop_seconds)
+        return LAYOUTS[stage](meta, crop_seconds, melody)
     if stage == "semantic":
         raise StageError("the semantic stage has one token stream: its layout must be flat")
     from .delay_layouts import DELAY_LAYOUTS  # imported here: the delay layouts subclass the ones above
 
-    return DELAY_LAYOUTS[stage](meta, crop_seconds)
+    return DELAY_LAYOUTS[stage](meta, crop_seconds, melody)
 
 
 def layout_from_spec(spec: dict[str, Any]) -> Layout:
-    """Rebuild a layout saved with `Layout.spec()` (files without a layout key are flat)."""
-    return make_layout(spec["stage"], spec["meta"], spec["crop_seconds"], spec.get("layout", "flat"))
+    """Rebuild a layout saved with `Layout.spec()` (files without a layout key are flat, without a melody key read
+    melody only in the semantic stage)."""
+    melody = bool(spec.get("melody", False)) and spec["stage"] == "coarse"
+    return make_layout(spec["stage"], spec["meta"], spec["crop_seconds"], spec.get("layout", "flat"), melody)
 
 
 def flatten_levels(vocab: Vocab, name: str, codes: torch.Tensor) -> torch.Tensor:

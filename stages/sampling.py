@@ -145,15 +145,17 @@ def generate_semantic(model: Transformer, layout: SemanticLayout, cond: torch.Te
 
 
 def generate_coarse(model: Transformer, layout: CoarseLayout, cond: torch.Tensor, semantic: torch.Tensor, n_frames: int, *,
-                    prefix: torch.Tensor | None = None, temperature: float = 0.95, top_k: int = 0, top_p: float = 0.0,
-                    cfg_scale: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Coarse codes Long[B,n_coarse,n_frames] after `prefix` frames [B,n_coarse,F0]; `semantic` spans F0 + n_frames.
+                    prefix: torch.Tensor | None = None, melody: torch.Tensor | None = None, temperature: float = 0.95,
+                    top_k: int = 0, top_p: float = 0.0, cfg_scale: float = 1.0,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """Coarse codes Long[B,n_coarse,n_frames] after `prefix` frames [B,n_coarse,F0]; `semantic` (and `melody`, read
+    when the layout does) span F0 + n_frames.
 
     With a delay layout the prefix frames are teacher-forced into the delayed steps, so windows join exactly.
     """
     q = layout.n_coarse
-    head = layout.prefix(cond, semantic)
-    uncond = layout.prefix(cond, semantic, uncond=True)
+    head = layout.prefix(cond, semantic, melody=melody)
+    uncond = layout.prefix(cond, semantic, uncond=True, melody=melody)
     if isinstance(layout, DelayLayout):
         grid = layout.draw_grid(prefix, n_frames, head.shape[0])
         steps = sample_steps(model, head, grid, layout.head_range(), q, uncond_prefix=uncond, cfg_scale=cfg_scale,

@@ -64,7 +64,7 @@ def train_stage(stage: str, records: list[dict[str, Any]], meta: dict[str, Any],
     if restart and rank == 0:
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     dist.barrier()
-    layout = make_layout(stage, meta, stage_cfg.crop_seconds, stage_cfg.layout)
+    layout = make_layout(stage, meta, stage_cfg.crop_seconds, stage_cfg.layout, stage_cfg.melody)
     engine = _engine(deepspeed, layout, stage_cfg, train_cfg, world, out_dir / "logs", stage)
     step, resumed = _maybe_resume(engine, ckpt_dir, resume, stage)
     device = engine.device
@@ -95,7 +95,8 @@ def train_stage(stage: str, records: list[dict[str, Any]], meta: dict[str, Any],
                 seed = _seed(train_cfg.seed, rank, step, micro, attempt)
                 gen = torch.Generator().manual_seed(seed)
                 torch.manual_seed(seed + 1)
-                tokens, mask = sample_batch(layout, records, stage_cfg.batch_size, gen, drop, text_prob)
+                tokens, mask = sample_batch(layout, records, stage_cfg.batch_size, gen, drop, text_prob,
+                                            stage_cfg.melody_drop_prob)
                 loss = lm_loss(engine, to_device(tokens, device), mask, layout)
                 mean, finite = _reduce_loss(loss, world, device)
                 if finite:

@@ -247,3 +247,55 @@ def test_tiny_model_learns_a_synthetic_pattern(name, kind):
         want = codes[:, 2:]
     accuracy = float((got == want).float().mean())
     assert accuracy > 0.9, accuracy
+
+
+def _melody_records(meta: dict, n: int, seconds: float, seed: int) -> list[dict]:
+    """Codes that only the melody predicts: level q at frame t is 2 * melody[t // 15] + q (mod bins); the semantic
+    tokens are constant."""
+    g = torch.Generator().manual_seed(seed)
+    per = int(meta["acoustic_rate"] / meta["melody_rate"])
+    out = []
+    for i in range(n):
+        melody = torch.randint(0, meta["melody_bins"], (int(seconds * meta["melody_rate"]),), generator=g)
+        held = melody.repeat_interleave(per)
+        acoustic = torch.stack([(2 * held + q) % meta["codec_bins"] for q in range(meta["n_q"])])
+        out.append({"id": f"mel{i}", "cond": torch.zeros(meta["cond_levels"], dtype=torch.long), "melody": melody,
+                    "semantic": torch.zeros(int(seconds * meta["semantic_rate"]), dtype=torch.long),
+                    "acoustic": acoustic})
+    return out
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_coarse_stage_with_melody_follows_the_melody_and_without_it_cannot(kind):
+    meta = dict(tiny_meta(melody=True), cond_bins=1)
+    torch.manual_seed(0)
+    st = Stage.build(tiny_model_config(), make_layout("coarse", meta, 0.4, kind, melody=True))
+    assert layout_from_spec(st.layout.spec()).vocab == st.layout.vocab
+    _train(st, _melody_records(meta, 64, 2.0, seed=0), 500)
+    test = _melody_records(meta, 8, 0.4, seed=1)
+    melody = torch.stack([r["melody"] for r in test])
+    sem = torch.zeros((8, 10), dtype=torch.long)
+    want = torch.stack([r["acoustic"][:2] for r in test])
+    cond = torch.zeros((8, 3), dtype=torch.long)
+    got = generate_coarse(st.model, st.layout, cond, sem, 30, melody=melody, temperature=0.0)
+    blind = generate_coarse(st.model, st.layout, cond, sem, 30, melody=None, temperature=0.0)
+    followed, guessed = float((got == want).float().mean()), float((blind == want).float().mean())
+    assert followed > 0.9 and guessed < 0.5, (followed, guessed)
+
+
+def test_only_the_coarse_stage_takes_a_melody_switch_and_old_files_have_none():
+    meta = tiny_meta(melody=True)
+    plain, with_melody = make_layout("coarse", meta, 0.4), make_layout("coarse", meta, 0.4, melody=True)
+    assert "melody" not in plain.vocab and "melody" in with_melody.vocab
+    spec = with_melody.spec()
+    assert layout_from_spec(spec).has_melody
+    del spec["melody"]
+    assert not layout_from_spec(spec).has_melody
+    with pytest.raises(StageError, match="fine stage reads no melody"):
+        make_layout("fine", meta, 0.4, melody=True)
+    rec = tiny_records(1, 1.0, meta)[0]
+    tokens, _ = with_melody.example(rec, torch.Generator().manual_seed(0), melody_drop_prob=1.0)
+    lo, hi = with_melody.vocab.span("melody", 0)
+    assert not ((tokens >= lo) & (tokens < hi)).any()
+    tokens, _ = with_melody.example(rec, None)
+    assert ((tokens >= lo) & (tokens < hi)).sum() == with_melody.melody_length(10)
