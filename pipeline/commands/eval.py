@@ -30,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ladder-clips", type=int, default=8, help="held-out clips in the ablation ladder (default 8)")
     p.add_argument("--melodies", type=int, default=6, help="out-of-corpus melodies to follow (default 6; 0 skips)")
     p.add_argument("--quick", action="store_true", help="a subset: 8 prompts, 5 s clips, 200 judge clips, 4 ladder clips, 3 melodies")
-    p.add_argument("--out", help="report folder (default: runs/R/reports/eval)")
+    p.add_argument("--curve", metavar="STAGE", help="a learning curve instead: the quick eval of every snapshot of "
+                   "this stage (runs/R/stages/STAGE/snapshots/step-N.pt); writes curve.json, curve.md, curve.png")
+    p.add_argument("--out", help="report folder (default: runs/R/reports/eval, or runs/R/reports/curve-STAGE)")
     add_targets(p, EVAL_TARGETS, dest="eval_target", metavar="WHAT")
     p.set_defaults(func=lambda args: run_system_eval(args) if args.run else p.error(
         "give --run R for the whole-system eval, or choose a component: " + ", ".join(EVAL_TARGETS)))
@@ -45,11 +47,17 @@ def run_system_eval(args: argparse.Namespace) -> int:
 
     run = RunDir.from_arg(args.run).require()
     manifest = Path(args.manifest) if args.manifest else run.manifest_path
-    out = Path(args.out) if args.out else run.reports_dir / "eval"
+    out = Path(args.out) if args.out else run.reports_dir / (f"curve-{args.curve}" if args.curve else "eval")
     opts = EvalOptions(manifest, out, args.split, args.prompts, args.draws, args.seconds, args.seed, args.judge_clips,
                        args.ladder_clips, args.melodies, cfg_scale=args.cfg_scale)
-    if args.quick:
+    if args.quick or args.curve:
         opts = opts.quick()
+    if args.curve:
+        from ..learning_curve import learning_curve
+
+        rows = learning_curve(run, args.curve, opts)
+        print(f"wrote {out / 'curve.md'} and {out / 'curve.png'} ({len(rows)} snapshots)")
+        return 0
     result = evaluate_run(run, opts)
     print(f"wrote {out / 'metrics.md'} ({len(result['adherence'])} judged attribute rows, {len(result['ladder'])} ladder rows)")
     return 0

@@ -62,3 +62,29 @@ def test_eval_needs_three_draws(tmp_path):
     run = build_tiny_run(tmp_path / "r")
     with pytest.raises(UserError, match="at least 3"):
         evaluate_run(run, EvalOptions(_manifest(tmp_path / "data"), tmp_path / "eval", draws=2))
+
+
+def test_learning_curve_evaluates_every_snapshot_and_writes_table_and_plot(tmp_path):
+    from pipeline.learning_curve import learning_curve
+    from stages.stage import Stage
+
+    run = build_tiny_run(tmp_path / "r")
+    folder = run.stage_dir("coarse") / "snapshots"
+    folder.mkdir()
+    with pytest.raises(UserError, match="at least two"):
+        learning_curve(run, "coarse", EvalOptions(_manifest(tmp_path / "data"), tmp_path / "curve"))
+    for step, loss in ((10, 6.5), (40, 5.9)):
+        stage = Stage.load(run.stage_model("coarse"))
+        stage.info = {"val_loss": loss, "train_loss": loss - 0.2}
+        stage.save(folder / f"step-{step}.pt")
+    opts = EvalOptions(tmp_path / "data" / "manifest.jsonl", tmp_path / "curve", prompts=4, draws=3, seconds=1.0,
+                       judge_clips=16, ladder_clips=1, melodies=0, permutations=100)
+    rows = learning_curve(run, "coarse", opts)
+    assert [r["step"] for r in rows] == [10, 40] and [r["val_loss"] for r in rows] == [6.5, 5.9]
+    assert all(0.0 <= r["template_family"] <= 1.0 and 0.0 <= r["paraphrase_drums"] <= 1.0 for r in rows)
+    assert all("flatness_ratio" in r for r in rows)  # None here: the random tiny codec decodes silence
+    assert (tmp_path / "curve" / "curve.png").stat().st_size > 1000
+    assert "| 40 | 5.900 |" in (tmp_path / "curve" / "curve.md").read_text()
+    assert run.stage_model("coarse").is_file() and not run.stage_model("coarse").is_symlink()
+    with pytest.raises(UserError, match="stage name"):
+        learning_curve(run, "codec", opts)

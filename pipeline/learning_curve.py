@@ -1,0 +1,149 @@
+"""`strata eval --run R --curve STAGE`: quality against training steps for one stage, judged independently.
+
+Snapshots of a stage (`stages/<stage>/snapshots/step-<N>.pt`, model files saved along one training run) are each
+swapped into a view of the run, and the view goes through the quick independent eval (pipeline/evaluate.py).
+Every row holds the snapshot's validation loss and the judge's figures; the curve is written as JSON, Markdown and PNG.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from data_prep.files import atomic_write_text
+
+from .errors import UserError
+from .evaluate import EvalOptions, evaluate_run
+from .run_dir import STAGE_NAMES, RunDir
+
+SNAPSHOT = re.compile(r"^step-(\d+)\.pt$")
+CURVE_FIGURES = ("family", "drums")
+
+
+def snapshots(run: RunDir, stage: str) -> list[tuple[int, Path]]:
+    """(step, path) of the stage's snapshot files, by step; UserError when there are fewer than two."""
+    folder = run.stage_dir(stage) / "snapshots"
+    found = sorted((int(m.group(1)), p) for p in folder.glob("step-*.pt") if (m := SNAPSHOT.match(p.name)))
+    if len(found) < 2:
+        raise UserError(f"{folder} holds {len(found)} snapshot(s) (step-<N>.pt); a curve needs at least two: "
+                        f"train in budgets with `strata train stage --stage {stage} --run {run.name} --max-steps N` "
+                        "and copy model.pt there after each")
+    return found
+
+
+def snapshot_view(run: RunDir, stage: str, model: Path, out: Path) -> RunDir:
+    """A run directory at `out` that is `run` with the stage's model replaced by `model` (the rest linked)."""
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "stages").mkdir(parents=True)
+    shutil.copy(run.config_path, out / "config.yaml")
+    for name in ("tokenizers", "cache", "data"):
+        if (run.root / name).exists():
+            (out / name).symlink_to((run.root / name).resolve())
+    for name in STAGE_NAMES:
+        (out / "stages" / name).mkdir()
+        source = model if name == stage else run.stage_model(name)
+        (out / "stages" / name / "model.pt").symlink_to(Path(source).resolve())
+    return RunDir.from_arg(str(out))
+
+
+def learning_curve(run: RunDir, stage: str, opts: EvalOptions) -> list[dict[str, Any]]:
+    """One row per snapshot: step, validation loss and the judge's figures on the quick eval."""
+    if stage not in STAGE_NAMES:
+        raise UserError(f"--curve takes a stage name ({', '.join(STAGE_NAMES)}), got '{stage}'")
+    opts.check()
+    rows = []
+    for step, path in snapshots(run, stage):
+        view = snapshot_view(run, stage, path, opts.out / "views" / f"step-{step}")
+        report = evaluate_run(view, replace(opts, out=opts.out / f"step-{step}", untrained=False))
+        rows.append(curve_row(step, _info(path), report))
+    write_curve(rows, stage, run.name, opts.out)
+    return rows
+
+
+def curve_row(step: int, info: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+    """The figures of one snapshot's eval report that the curve plots."""
+    row: dict[str, Any] = {"step": step, "val_loss": info.get("val_loss"), "train_loss": info.get("train_loss")}
+    for item in report["adherence"]:
+        if item["attribute"] in CURVE_FIGURES:
+            key = f"{item['prompt_set']}_{item['attribute']}"
+            row[key] = item["generated"]
+            row[f"{key}_position"] = item["position"]
+            row[f"{key}_p"] = item["p_value"]
+    sound = report["sound"]
+    real = sound["real_codec"]["flatness"]
+    row["flatness_ratio"] = sound["generated_template"]["flatness"] / real if real else None
+    melody = (report.get("melody_set") or {}).get("conditions", {})
+    row["melody_accuracy"] = melody.get("generated with --melody", {}).get("accuracy")
+    return row
+
+
+def write_curve(rows: list[dict[str, Any]], stage: str, run_name: str, out: Path) -> None:
+    """curve.json, curve.md and curve.png under `out`."""
+    atomic_write_text(out / "curve.json", json.dumps({"stage": stage, "run": run_name, "rows": rows}, indent=2))
+    atomic_write_text(out / "curve.md", curve_table(rows, stage, run_name))
+    _plot(rows, stage, out / "curve.png")
+
+
+def curve_table(rows: list[dict[str, Any]], stage: str, run_name: str) -> str:
+    """The curve as a Markdown table."""
+    cols = ["step", "val_loss", "template_family", "template_drums", "paraphrase_family", "paraphrase_drums",
+            "flatness_ratio", "melody_accuracy"]
+    lines = [f"# Learning curve: {stage} stage of run `{run_name}`", "",
+             "Judge accuracy of generations (3 draws per prompt); position in brackets, p-value of the permutation "
+             "test after it. flatness_ratio: median spectral flatness over that of real clips via the codec.", "",
+             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in rows:
+        cells = []
+        for col in cols:
+            value = row.get(col)
+            if value is None:
+                cells.append("–")
+            elif col == "step":
+                cells.append(str(value))
+            elif col in ("template_family", "template_drums", "paraphrase_family", "paraphrase_drums"):
+                pos = row.get(f"{col}_position")
+                cells.append(f"{value:.3f} ({'–' if pos is None else f'{pos:.2f}'}, p {row[f'{col}_p']:.3f})")
+            else:
+                cells.append(f"{value:.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _plot(rows: list[dict[str, Any]], stage: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for key in ("template_family", "template_drums", "paraphrase_family", "paraphrase_drums"):
+        ax1.plot(steps, [r.get(key) for r in rows], marker="o", label=key.replace("_", " "))
+    ax1.set_xscale("log")
+    ax1.set_xlabel(f"{stage} training steps")
+    ax1.set_ylabel("judge accuracy of generations")
+    ax1.legend(fontsize=7)
+    ax2.plot(steps, [r.get("val_loss") for r in rows], marker="o", color="black", label="validation loss (nats)")
+    ax2.set_xscale("log")
+    ax2.set_xlabel(f"{stage} training steps")
+    ax2.set_ylabel("validation loss (nats)")
+    twin = ax2.twinx()
+    twin.plot(steps, [r.get("flatness_ratio") for r in rows], marker="s", color="tab:red", label="flatness ratio")
+    twin.set_ylabel("flatness / real via codec", color="tab:red")
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def _info(path: Path) -> dict[str, Any]:
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    info = blob.get("info", {}) if isinstance(blob, dict) else {}
+    return info if isinstance(info, dict) else {}
