@@ -5,9 +5,9 @@ The decode step is injected (`DecodeFn`) so that the procedure is testable witho
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 
@@ -16,6 +16,9 @@ from eval.sinkhorn import SinkhornSettings
 
 from .errors import UserError
 from .run_dir import RunDir
+
+if TYPE_CHECKING:
+    from .profile import AuditConfig
 
 DecodeFn = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 
@@ -39,6 +42,14 @@ class AuditOptions:
     novelty_seconds: float = 5.0
     seed: int = 0
     out_dir: Path | None = None
+
+
+def audit_options(cfg: "AuditConfig", **given: Any) -> AuditOptions:
+    """AuditOptions from a profile's audit section, with every `given` value that is not None taking precedence."""
+    values: dict[str, Any] = {f.name: getattr(cfg, f.name) for f in fields(cfg)}
+    values["prompt_seconds"] = list(values["prompt_seconds"])
+    values.update({key: value for key, value in given.items() if value is not None})
+    return AuditOptions(**values)
 
 
 def select_examples(records: list[dict[str, Any]], num_examples: int, seed: int) -> list[dict[str, Any]]:

@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="compute threads (default: $STRATA_THREADS, else $OMP_NUM_THREADS, else the free cores)")
+    # A command that runs other command lines (the training recipe) finds this entry point on its arguments, so no
+    # command module imports the CLI.
+    parser.set_defaults(run_command=run_command_line)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in COMMANDS:
         module.register(sub)
@@ -65,6 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("strata: interrupted; finished work is kept and a re-run resumes\n")
         return 130
     return int(result or 0)
+
+
+def run_command_line(argv: list[str]) -> int:
+    """Run one `strata` command line in this process and return its exit code (argparse's exits included)."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
 
 
 def _configure_output(quiet: bool) -> None:

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from data_prep.audio_io import load_record_audio, save_wav
 
 from .demo_inputs import synth_melody
-from .generate_cli import write_outputs
 from .orchestrator import Generation, Strata
+from .outputs import write_outputs
 from .run_dir import RunDir
 
 if TYPE_CHECKING:
@@ -37,6 +37,38 @@ class Clip:
     note: str = ""
 
 
+def synth_held_out(out: Path, num_clips: int, seed: int) -> None:
+    """A fresh synthetic corpus of `num_clips` captioned clips under `out` (manifest.jsonl + audio/)."""
+    from data_prep.synth.config import SynthConfig
+    from data_prep.synth.corpus import build_corpus
+
+    build_corpus(replace(SynthConfig(), num_clips=num_clips, seed=seed), out)
+
+
+def quick_eval(weights: RunDir, manifest: Path, out: Path) -> None:
+    """The whole-system eval's quick subset on the manifest's test split, written to `out` (metrics.md)."""
+    from .evaluate import EvalOptions, evaluate_run
+
+    evaluate_run(weights, EvalOptions(manifest, out).quick())
+
+
+def quick_audit(weights: RunDir, out: Path) -> None:
+    """The memorization audit at prompt lengths 0-4 s with 5 s continuations, written to `out` (report.md)."""
+    from .audit import audit_options, audit_run
+
+    audit_run(weights, audit_options(weights.load_profile().audit, prompt_seconds=[0.0, 1.0, 2.0, 4.0],
+                                     continuation_seconds=5.0, out_dir=out))
+
+
+@dataclass(frozen=True)
+class DemoSteps:
+    """The demo's data, eval and audit steps as library calls (tests hand in stand-ins that write the same files)."""
+
+    synth: Callable[[Path, int, int], None] = synth_held_out
+    evaluate: Callable[[RunDir, Path, Path], None] = quick_eval
+    audit: Callable[[RunDir, Path], None] = quick_audit
+
+
 @dataclass
 class Demo:
     """Where the demo writes, what it made and how long each step took."""
@@ -47,6 +79,7 @@ class Demo:
     eval_clips: int = 240
     log: Callable[[str], None] = print
     compare_with: Path | None = None
+    steps: DemoSteps = field(default_factory=DemoSteps)
     seams: str = ""
     clips: list[Clip] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -67,8 +100,8 @@ class Demo:
         self.clips += [Clip(t, p, path, note) for t, p, path in zip(titles, prompts, paths)]
 
 
-def run_demo(demo: Demo, execute: Callable[[list[str]], int]) -> Path:
-    """Every demo step in order; `execute` runs a `strata` command line (for data, eval and audit)."""
+def run_demo(demo: Demo) -> Path:
+    """Every demo step in order: load, generate each clip kind, held-out data, eval, audit, then REPORT.md."""
     demo.out.mkdir(parents=True, exist_ok=True)
     strata: Strata = demo.step("load weights", lambda: Strata.from_run(demo.weights))
     sr = strata.sample_rate
@@ -87,8 +120,7 @@ def run_demo(demo: Demo, execute: Callable[[list[str]], int]) -> Path:
         demo.notes.append("The weights were trained without melody tokens, so the melody clip was skipped.")
 
     data_dir = demo.out / "data"
-    demo.step("held-out clips", lambda: _check(execute(["--quiet", "data", "synth", "--out", str(data_dir), "--num-clips",
-                                                         str(demo.eval_clips), "--seed", str(EVAL_SEED)])))
+    demo.step("held-out clips", lambda: demo.steps.synth(data_dir, demo.eval_clips, EVAL_SEED))
     held_out = _first_test_clip(data_dir / "manifest.jsonl")
     prompt_wav = load_record_audio(held_out, sr)[: 4 * sr]
     save_wav(demo.out / "inputs" / "continuation_prompt.wav", prompt_wav, sr)
@@ -101,11 +133,8 @@ def run_demo(demo: Demo, execute: Callable[[list[str]], int]) -> Path:
     demo.keep(gen, "story", [f"Two-segment story ({segment:g} s each)"], [" → ".join(STORY)])
     demo.seams = seam_report(strata, gen.audio[0], [segment])
 
-    demo.step("eval", lambda: _check(execute(["--quiet", "eval", "--run", str(demo.weights.root), "--manifest",
-                                              str(data_dir / "manifest.jsonl"), "--split", "test", "--quick",
-                                              "--out", str(demo.out / "eval")])))
-    demo.step("audit", lambda: _check(execute(["--quiet", "audit", "--run", str(demo.weights.root), "--prompt-seconds", "0,1,2,4",
-                                               "--continuation-seconds", "5", "--out", str(demo.out / "audit")])))
+    demo.step("eval", lambda: demo.steps.evaluate(demo.weights, data_dir / "manifest.jsonl", demo.out / "eval"))
+    demo.step("audit", lambda: demo.steps.audit(demo.weights, demo.out / "audit"))
     return write_report(demo)
 
 
@@ -185,8 +214,3 @@ def _first_test_clip(manifest: Path) -> dict:
     rows = read_manifest(manifest)
     held = [r for r in rows if r["split"] == "test"] or rows
     return held[0]
-
-
-def _check(code: int) -> None:
-    if code:
-        raise RuntimeError(f"a demo step exited with code {code}")

@@ -1,6 +1,7 @@
 """The orchestrator: text (+ melody / prompt audio / story) -> CLAP tokens -> semantic -> coarse -> fine -> EnCodec.
 
-`Strata.from_run(run).generate(...)` is the Python API behind `strata generate`.
+`Strata.from_run(run)` loads a run; `set_generation_params(...)` stores the sampling settings once and
+`generate(prompts, seconds, melody=/prompt_audio=/story=)` makes audio. It is the Python API behind `strata generate`.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
 
@@ -19,8 +20,13 @@ from .errors import UserError
 from .inputs import read_input_audio, read_melody
 from .profile import Profile
 from .run_dir import STAGE_NAMES, RunDir
-from .settings import settings_from
+from .settings import GenerationSettings, settings_from
 from .windows import sliding_steps
+
+if TYPE_CHECKING:
+    from data_prep.clap import ConditionTokenizer
+    from data_prep.codec import CodecTokenizer
+    from stages.stage import Stage
 
 SAMPLING_KEYS = ("temperature", "top_k", "top_p")
 
@@ -42,7 +48,8 @@ class Generation:
 class Strata:
     """A loaded run: tokenizers and the three stages, ready to generate."""
 
-    def __init__(self, run: RunDir, profile: Profile, condition: Any, codec: Any, stages: dict[str, Any]) -> None:
+    def __init__(self, run: RunDir, profile: Profile, condition: "ConditionTokenizer", codec: "CodecTokenizer",
+                 stages: dict[str, "Stage"]) -> None:
         self.run = run
         self.profile = profile
         self.condition = condition
@@ -50,16 +57,22 @@ class Strata:
         self.stages = stages
         self._semantic_tokenizer: Any = None
         self._melody_tokenizer: Any = None
+        self._params: GenerationSettings | None = None
 
     @classmethod
-    def from_run(cls, run: str | os.PathLike | RunDir, overrides: list[str] | None = None) -> "Strata":
-        """Load every component of a run; a missing one is a UserError naming the command that makes it."""
+    def from_run(cls, run: str | os.PathLike | RunDir, overrides: list[str] | None = None, *,
+                 profile: Profile | None = None) -> "Strata":
+        """Load every component of a run; a missing one is a UserError naming the command that makes it.
+
+        `profile` is the run's profile already loaded (with any overrides applied); without it the profile is read
+        from the run with `overrides`.
+        """
         from data_prep.clap import ConditionTokenizer
         from data_prep.codec import CodecTokenizer
         from stages.stage import Stage
 
         run = run if isinstance(run, RunDir) else RunDir.from_arg(str(run))
-        profile = run.load_profile(overrides)
+        profile = run.load_profile(overrides) if profile is None else profile
         verify_checksums(run)
         _require(run.tokenizer("codec"), "strata train codec", run)
         _require(run.tokenizer("clap"), "strata train clap", run)
@@ -96,6 +109,37 @@ class Strata:
                                 "set melody.kind to the kind it was trained with")
         return self._melody_tokenizer
 
+    @property
+    def generation_params(self) -> GenerationSettings:
+        """The settings `generate` starts from: the last set_generation_params, else the profile's defaults."""
+        if self._params is None:
+            self._params = settings_from(self.profile)
+        return self._params
+
+    def set_generation_params(
+        self,
+        settings: GenerationSettings | None = None,
+        *,
+        seconds: float | None = None,
+        num_samples: int | None = None,
+        seed: int | None = None,
+        segment_seconds: float | None = None,
+        temperature: dict | None = None,
+        top_k: dict | None = None,
+        top_p: dict | None = None,
+        cfg_scale: float | None = None,
+        best_of: int | None = None,
+    ) -> GenerationSettings:
+        """Store the settings every later `generate` call uses: `settings` whole, then any value given here over them.
+
+        Values left unset keep the current ones. Raises UserError on the first bad value; returns what is stored.
+        """
+        self._params = settings_from(
+            self.profile, base=settings or self.generation_params, seconds=seconds, num_samples=num_samples, seed=seed,
+            segment_seconds=segment_seconds, temperature=temperature, top_k=top_k, top_p=top_p, cfg_scale=cfg_scale,
+            best_of=best_of)
+        return self._params
+
     def sampling(self, temperature: dict | None = None, top_k: dict | None = None, top_p: dict | None = None) -> dict[str, dict]:
         """Per-stage sampling settings: the profile's defaults, overridden where given."""
         given = {"temperature": temperature or {}, "top_k": top_k or {}, "top_p": top_p or {}}
@@ -109,32 +153,35 @@ class Strata:
     def generate(
         self,
         prompts: str | list[str],
-        seconds: float = 10.0,
+        seconds: float | None = None,
         *,
-        num_samples: int = 1,
-        seed: int | None = None,
         melody: str | os.PathLike | torch.Tensor | None = None,
         prompt_audio: str | os.PathLike | torch.Tensor | None = None,
         story: bool = False,
-        segment_seconds: float = 15.0,
+        num_samples: int | None = None,
+        seed: int | None = None,
+        segment_seconds: float | None = None,
         temperature: dict | None = None,
         top_k: dict | None = None,
         top_p: dict | None = None,
         cfg_scale: float | None = None,
-        best_of: int = 1,
+        best_of: int | None = None,
     ) -> Generation:
         """Generate `num_samples` clips per prompt (or one story over all prompts); returns audio [N, T].
 
-        With story=True the prompts are consecutive segments of `segment_seconds` each and `seconds` is ignored.
-        Same seed and settings give the same audio.
+        Settings not given here come from set_generation_params (default: the profile's, 10 s, one sample). With
+        story=True the prompts are consecutive segments of `segment_seconds` each and `seconds` is ignored. Same seed
+        and settings give the same audio.
         """
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         if not prompts or any(not p.strip() for p in prompts):
             raise UserError("the prompt is empty: give a text description")
-        checked = settings_from(self.profile, seconds=seconds, num_samples=num_samples, best_of=best_of, seed=seed,
-                                cfg_scale=cfg_scale, story=story, segment_seconds=segment_seconds,
-                                temperature=temperature, top_k=top_k, top_p=top_p)
+        checked = settings_from(self.profile, base=self.generation_params, seconds=seconds, num_samples=num_samples,
+                                best_of=best_of, seed=seed, cfg_scale=cfg_scale, story=story,
+                                segment_seconds=segment_seconds, temperature=temperature, top_k=top_k, top_p=top_p)
         seed, cfg_scale = checked.seed, float(checked.cfg_scale)
+        num_samples, best_of, segment_seconds, seconds = (checked.num_samples, checked.best_of, checked.segment_seconds,
+                                                          checked.seconds)
         sampling = {name: stage.as_dict() for name, stage in checked.sampling.items()}
         timings: dict[str, float] = {}
         clock = functools.partial(_timed, timings)

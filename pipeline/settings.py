@@ -8,13 +8,14 @@ best-of integers in [1, MAX_NUM_SAMPLES] / [1, MAX_BEST_OF]; the seed an integer
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from .errors import UserError
 from .profile import Profile
 
 STAGES = ("semantic", "coarse", "fine")
+SAMPLING_KEYS = ("temperature", "top_k", "top_p")
 MAX_CFG_SCALE = 100.0
 MAX_NUM_SAMPLES = 64
 MAX_BEST_OF = 16
@@ -38,7 +39,7 @@ class SamplingSettings:
 class GenerationSettings:
     """Every value one generate call uses, after the profile's defaults are filled in."""
 
-    seconds: float
+    seconds: float = 10.0
     num_samples: int = 1
     best_of: int = 1
     seed: int = 0
@@ -48,27 +49,33 @@ class GenerationSettings:
     sampling: dict[str, SamplingSettings] = field(default_factory=dict)
 
 
-def settings_from(profile: Profile, *, seconds: float, num_samples: int = 1, best_of: int = 1, seed: Any = None,
-                  cfg_scale: Any = None, story: bool = False, segment_seconds: float = 15.0,
-                  temperature: Mapping | None = None, top_k: Mapping | None = None,
-                  top_p: Mapping | None = None) -> GenerationSettings:
-    """Fill unset values from the profile, then validate; raises UserError naming the first bad value."""
+def profile_settings(profile: Profile) -> GenerationSettings:
+    """The profile's defaults (seed, cfg scale, each stage's sampling) over the GenerationSettings defaults, unchecked."""
+    sampling = {name: SamplingSettings(**{key: getattr(getattr(profile.stages, name), key) for key in SAMPLING_KEYS})
+                for name in STAGES}
+    return GenerationSettings(seed=profile.generate.seed, cfg_scale=profile.generate.cfg_scale, sampling=sampling)
+
+
+def settings_from(profile: Profile, *, base: GenerationSettings | None = None, seconds: Any = None,
+                  num_samples: Any = None, best_of: Any = None, seed: Any = None, cfg_scale: Any = None,
+                  story: bool | None = None, segment_seconds: Any = None, temperature: Mapping | None = None,
+                  top_k: Mapping | None = None, top_p: Mapping | None = None) -> GenerationSettings:
+    """Fill every unset (None) value from `base` (default: profile_settings), then validate.
+
+    The per-stage sampling mappings ({stage: value}) replace only the stages they name. Raises UserError naming the
+    first bad value.
+    """
     given = {"temperature": dict(temperature or {}), "top_k": dict(top_k or {}), "top_p": dict(top_p or {})}
     for key, values in given.items():
         unknown = set(values) - set(STAGES)
         if unknown:
             raise UserError(f"{_flag(key)}: unknown stage {sorted(unknown)[0]!r} (use {', '.join(STAGES)})")
-    sampling = {}
-    for name in STAGES:
-        cfg = getattr(profile.stages, name)
-        values = {key: given[key].get(name, getattr(cfg, key)) for key in given}
-        sampling[name] = SamplingSettings(**values)
-    settings = GenerationSettings(
-        seconds=seconds, num_samples=num_samples, best_of=best_of,
-        seed=profile.generate.seed if seed is None else seed,
-        cfg_scale=profile.generate.cfg_scale if cfg_scale is None else cfg_scale,
-        story=story, segment_seconds=segment_seconds, sampling=sampling,
-    )
+    base = profile_settings(profile) if base is None else base
+    sampling = {name: SamplingSettings(**{key: given[key].get(name, getattr(base.sampling[name], key)) for key in given})
+                for name in STAGES}
+    values = {"seconds": seconds, "num_samples": num_samples, "best_of": best_of, "seed": seed, "cfg_scale": cfg_scale,
+              "story": story, "segment_seconds": segment_seconds}
+    settings = replace(base, sampling=sampling, **{k: v for k, v in values.items() if v is not None})
     validate(settings, profile.generate.max_seconds)
     return settings
 

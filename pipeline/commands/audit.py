@@ -36,20 +36,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..audit import AuditOptions, audit_run
+    """Audit --run with the profile's audit settings under the given flags, then print the per-prompt match counts."""
+    from ..audit import audit_options, audit_run
 
     rd = run_dir(args)
-    cfg = rd.load_profile(args.overrides).audit
-    options = AuditOptions(
+    options = audit_options(
+        rd.load_profile(args.overrides).audit,
         split=args.split,
-        num_examples=cfg.num_examples if args.num_examples is None else args.num_examples,
-        prompt_seconds=parse_seconds(args.prompt_seconds) if args.prompt_seconds is not None else list(cfg.prompt_seconds),
-        continuation_seconds=cfg.continuation_seconds if args.continuation_seconds is None else args.continuation_seconds,
-        max_fpr=cfg.max_fpr if args.max_fpr is None else args.max_fpr,
-        sinkhorn_epsilon=cfg.sinkhorn_epsilon,
-        sinkhorn_iters=cfg.sinkhorn_iters,
-        sinkhorn_omega=cfg.sinkhorn_omega,
-        trivial_entropy=cfg.trivial_entropy,
+        num_examples=args.num_examples,
+        prompt_seconds=parse_seconds(args.prompt_seconds) if args.prompt_seconds is not None else None,
+        continuation_seconds=args.continuation_seconds,
+        max_fpr=args.max_fpr,
         max_negatives=args.max_negatives,
         batch_size=args.batch_size,
         novelty_samples=args.novelty_samples,

@@ -24,26 +24,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(func=run_demo_train_command)
 
 
-def _execute(argv: list[str]) -> int:
-    from ..cli import main
-
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-
-
 def run_demo_command(args: argparse.Namespace) -> int:
+    """Generate every clip kind from --weights, run the quick eval and the audit, and write REPORT.md under --run."""
     from ..demo import Demo, run_demo
 
     weights = RunDir.from_arg(args.weights).require()
     out = RunDir.from_arg(args.run).root
-    report = run_demo(Demo(weights, out, seconds=args.seconds), _execute)
+    report = run_demo(Demo(weights, out, seconds=args.seconds))
     print(f"wrote {report}")
     return 0
 
 
 def run_demo_train_command(args: argparse.Namespace) -> int:
+    """Run the training recipe into --run (each step a `strata` command line), then the demo on the result."""
     from ..demo import Demo, run_demo
     from ..profile import load_profile
     from ..recipe import run_recipe
@@ -52,10 +45,10 @@ def run_demo_train_command(args: argparse.Namespace) -> int:
     if not run.exists():
         run.create(load_profile("tiny"))
     try:
-        run_recipe(run, args.scale, _execute)
+        run_recipe(run, args.scale, args.run_command)
     except RuntimeError as exc:
         raise UserError(str(exc)) from None
     embedded_metrics = RunDir.from_arg(EMBEDDED_NAME).reports_dir / "eval" / "metrics.json"
-    report = run_demo(Demo(run, Path(run.root) / "demo", seconds=args.seconds, compare_with=embedded_metrics), _execute)
+    report = run_demo(Demo(run, Path(run.root) / "demo", seconds=args.seconds, compare_with=embedded_metrics))
     print(f"wrote {report}")
     return 0

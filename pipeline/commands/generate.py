@@ -5,9 +5,9 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserError
+from ..profile import Profile
+from ..settings import STAGES, GenerationSettings, settings_from
 from .common import add_run_argument, run_dir
-
-STAGES = ("semantic", "coarse", "fine")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,11 +71,46 @@ def read_prompts(args: argparse.Namespace) -> list[str]:
     return [args.prompt.strip()]
 
 
+def settings_from_args(args: argparse.Namespace, profile: Profile, prompts: list[str]) -> GenerationSettings:
+    """Every flag checked before any weights load: the sampling settings, the output path and the audio files."""
+    from ..inputs import check_generation_inputs
+
+    story = args.story is not None
+    if story and args.prompt_audio is not None:
+        raise UserError("--story and --prompt-audio cannot be combined: a story starts from its first text")
+    if args.out is not None and Path(args.out).suffix.lower() != ".wav":
+        raise UserError(f"--out must be a .wav path, got {args.out}")
+    settings = settings_from(
+        profile, seconds=args.seconds, num_samples=args.num_samples, best_of=args.best_of, seed=args.seed,
+        cfg_scale=args.cfg_scale, story=story, segment_seconds=args.segment_seconds,
+        temperature=stage_values(args.temperature, "temperature"), top_k=stage_values(args.top_k, "top-k"),
+        top_p=stage_values(args.top_p, "top-p"),
+    )
+    if story and settings.segment_seconds * len(prompts) > profile.generate.max_seconds:
+        raise UserError(f"story is {settings.segment_seconds * len(prompts):g} s long; "
+                        f"the cap is {profile.generate.max_seconds:g} s")
+    check_generation_inputs(args.melody, args.prompt_audio, profile.codec.sample_rate)
+    return settings
+
+
 def run(args: argparse.Namespace) -> int:
-    """Read the prompts and the run's profile, then generate_from_args."""
+    """Flags -> checked settings -> one generate call on the loaded run -> WAVs, sidecars and a summary line."""
+    from ..orchestrator import Strata
+    from ..outputs import generation_paths, write_outputs
+
     prompts = read_prompts(args)
     run = run_dir(args)
     profile = run.load_profile(args.overrides)
-    from ..generate_cli import generate_from_args
-
-    return generate_from_args(args, run, profile, prompts)
+    settings = settings_from_args(args, profile, prompts)
+    strata = Strata.from_run(run, profile=profile)
+    strata.set_generation_params(settings)
+    gen = strata.generate(prompts, melody=args.melody, prompt_audio=args.prompt_audio, story=settings.story)
+    paths = generation_paths(gen, run, args.out)
+    write_outputs(gen, paths, run, args.spectrogram)
+    for path in paths:
+        print(path)
+    count = gen.audio.shape[0]
+    total = sum(gen.timings.values())
+    audio_s = gen.audio.shape[-1] / gen.sample_rate * count
+    print(f"generated {count} clip(s), {audio_s:.1f} s of audio in {total:.1f} s (real-time factor {total / audio_s:.2f})")
+    return 0

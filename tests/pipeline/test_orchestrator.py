@@ -120,3 +120,26 @@ def test_cli_missing_melody_file_leaves_no_output(tiny, tmp_path, capsys):
     rc = main(["generate", "calm", "--run", str(tiny.root), "--seconds", "0.5", "--out", str(out), "--melody", str(tmp_path / "nope.wav")])
     assert rc == 2 and not out.exists()
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_set_generation_params_are_what_generate_uses(tiny):
+    strata = Strata.from_run(tiny)
+    stored = strata.set_generation_params(seconds=0.5, num_samples=2, seed=3, temperature={"fine": 0.0})
+    assert strata.generation_params == stored and stored.sampling["fine"].temperature == 0.0
+    a = strata.generate("calm piano")
+    b = Strata.from_run(tiny).generate("calm piano", 0.5, num_samples=2, seed=3, temperature={"fine": 0.0})
+    assert a.audio.shape == (2, int(0.5 * strata.sample_rate)) and torch.equal(a.audio, b.audio)
+    assert not torch.equal(strata.generate("calm piano", seed=4).tokens["semantic"], a.tokens["semantic"])
+    with pytest.raises(UserError, match="--top-p"):
+        strata.set_generation_params(top_p={"coarse": 2.0})
+    assert strata.generation_params == stored
+
+
+def test_cli_generate_loads_the_profile_once(tiny, tmp_path, monkeypatch, capsys):
+    from pipeline.run_dir import RunDir
+
+    loads = []
+    original = RunDir.load_profile
+    monkeypatch.setattr(RunDir, "load_profile", lambda self, *a, **k: loads.append(1) or original(self, *a, **k))
+    rc = main(["generate", "calm piano", "--run", str(tiny.root), "--seconds", "0.3", "--out", str(tmp_path / "o.wav")])
+    assert rc == 0 and (tmp_path / "o.wav").is_file() and len(loads) == 1
