@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .memorization import centroid_distances, pair_costs
+from .histogram_costs import centroid_distances, pair_costs
 from .sinkhorn import SinkhornSettings, Workspace
 
 
