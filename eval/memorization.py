@@ -1,12 +1,15 @@
-"""Memorization-audit maths (MusicLM §4.4): exact and approximate matches of greedy continuations.
+"""Memorization-audit maths: exact and approximate matches of greedy continuations with their true continuations.
 
-Approximate matching compares token-count histograms with the Sinkhorn transport cost over a ground cost of
-Euclidean distances between the k-means centroids (in units of the mean inter-centroid distance, so epsilon and
-tau read the same for any tokenizer), restricted to each side's non-zero support.  The match threshold tau is
-calibrated on negative pairs, never copied from another tokenizer.  Pairs whose target is near-constant (at most two
-distinct tokens, or a normalised token entropy under a floor: silence, a held note) are trivial: they are counted on
-their own and left out of both the calibration and the approximate matches, since any two silences match.  A
-near-constant continuation of a varied target stays in: its cost is high, so it needs no exception.
+The audit runs in three steps.  score_continuations: exact matches, and Sinkhorn costs between token histograms
+(eval.histogram_costs) for every continuation against its own target and for negative pairs (a continuation against
+another example's target).  calibrate: the approximate-match threshold tau, set on the negatives for a requested
+false-positive rate.  report_rows: per-prompt match rates, every candidate's cost and the closest matches.
+memorization_audit runs all three.
+
+Pairs whose target is near-constant (at most two distinct tokens, or a normalised token entropy under a floor:
+silence, a held note) are trivial: they are counted on their own and left out of both the calibration and the
+approximate matches, since any two silences match.  A near-constant continuation of a varied target stays in: its
+cost is high, so it needs no exception.
 """
 from __future__ import annotations
 
@@ -14,19 +17,15 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
-from .sinkhorn import SinkhornSettings, Workspace, sinkhorn_cost
+from .histogram_costs import centroid_distances, padded_histograms, pair_costs
+from .sinkhorn import SinkhornSettings, Workspace
 
-PAIRS_PER_BATCH = 1024
-MIN_PAIRS_PER_BATCH = 16
-KERNEL_BYTES_PER_BATCH = 4 << 20
-# Cost entries gathered at once (fp32: 32 MiB); the audit bench's 4096 sparse pairs fit in one gather.
-GATHER_CELLS = 8 << 20
 # A continuation of at most this many distinct tokens is trivial whatever its entropy.
 TRIVIAL_MAX_DISTINCT = 2
 DEFAULT_TRIVIAL_ENTROPY = 0.2
+GROUND_COST = "euclidean distance between k-means centroids / mean inter-centroid distance"
 
 
 @dataclass
@@ -73,6 +72,28 @@ class AuditResult:
         return asdict(self)
 
 
+@dataclass
+class ScoredGroup:
+    """One prompt length's continuations, scored: exact matches, costs against their targets, and which targets
+    (trivial) and which continuations (flat) are near-constant; all Bool[N] or Float[N]."""
+
+    group: PromptGroup
+    exact: torch.Tensor
+    costs: torch.Tensor
+    trivial: torch.Tensor
+    flat: torch.Tensor
+
+
+@dataclass
+class AuditScores:
+    """Step 1's output: every group scored, and the costs of the non-trivial negative pairs (the null)."""
+
+    groups: list[ScoredGroup]
+    negative_costs: torch.Tensor
+    trivial_negatives: int
+    cost_unit: float
+
+
 def exact_matches(generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Bool[N]: row i of generated [N,T] equals row i of target [N,T] token for token."""
     if generated.shape != target.shape:
@@ -99,126 +120,6 @@ def trivial_rows(tokens: torch.Tensor, vocab: int, entropy_floor: float = DEFAUL
     ceiling = math.log2(max(1, min(t, vocab)))
     normalised = bits / ceiling if ceiling > 0 else torch.zeros(n)
     return (distinct <= TRIVIAL_MAX_DISTINCT) | (normalised < entropy_floor)
-
-
-def centroid_distances(centroids: torch.Tensor, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, float]:
-    """Euclidean distances between all centroids [K,K] (computed in float64, returned in dtype) and their mean over
-    distinct pairs (the ground-cost unit)."""
-    c = centroids.double()
-    dist = torch.cdist(c[None], c[None])[0]
-    k = c.shape[0]
-    unit = float(dist.sum() / (k * (k - 1))) if k > 1 else 1.0
-    return dist.to(dtype), unit if unit > 0 else 1.0
-
-
-def padded_histograms(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sparse histograms of the rows of tokens [N,T]: (support ids [N,S] int32, mass [N,S]), zero mass pads to S = max
-    support.  Ids stay int32, the type the cost gather indexes with (and half the memory traffic of int64)."""
-    n, t = tokens.shape
-    if t == 0:
-        raise ValueError("cannot build a histogram of an empty token sequence")
-    # numpy sorts short int32 rows with SIMD sorting networks: about 6x faster than torch's sort on the same rows.
-    ordered = np.sort(tokens.detach().cpu().to(torch.int32).numpy(), axis=1)
-    new = np.empty((n, t), dtype=bool)
-    new[:, 0] = True
-    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=new[:, 1:])
-    slot = torch.from_numpy(new).cumsum(1).sub_(1)
-    width = int(slot[:, -1].max()) + 1
-    ids = torch.zeros(n, width, dtype=torch.int32).scatter_(1, slot, torch.from_numpy(ordered))
-    mass = torch.zeros(n, width).scatter_add_(1, slot, torch.full((1, 1), 1.0 / t).expand(n, t))
-    return ids, mass
-
-
-def pair_costs(
-    generated: torch.Tensor,
-    target: torch.Tensor,
-    centroids: torch.Tensor,
-    settings: SinkhornSettings = SinkhornSettings(),
-    distances: tuple[torch.Tensor, float] | None = None,
-    batch_size: int = PAIRS_PER_BATCH,
-    workspace: Workspace | None = None,
-) -> torch.Tensor:
-    """Sinkhorn cost between the histograms of generated[i] and target[i] (both [N,T]) -> Float[N].
-
-    The ground cost is the centroid distance matrix in units of its mean (pass `distances` from
-    centroid_distances to reuse it).  Pairs are sorted by support size and solved in batches, so padding stays small;
-    a batch holds at most batch_size pairs and, down to 16, only as many as keep its kernels (fp32) within about
-    4 MiB: big enough to amortise each batched call, small enough for the iterations to run from cache (a sweep of
-    1-16 MiB on the audit bench found 4 best).  A caller scoring several sets of pairs passes one workspace to all
-    of them: its buffers are then touched once (first touches of fresh pages are expensive, see Workspace).
-    """
-    if generated.shape[0] != target.shape[0]:
-        raise ValueError("generated and target need the same number of rows")
-    n = generated.shape[0]
-    if n == 0:
-        return torch.zeros(0)
-    dist, unit = centroid_distances(centroids) if distances is None else distances
-    vocab = dist.shape[0]
-    ids_a, mass_a = padded_histograms(generated)
-    ids_b, mass_b = padded_histograms(target)
-    for name, ids in (("generated", ids_a), ("target", ids_b)):
-        low, high = torch.aminmax(ids)
-        if int(low) < 0 or int(high) >= vocab:
-            raise ValueError(f"{name} tokens fall outside the {vocab} k-means clusters")
-    index_type = torch.int32 if vocab * vocab < 2**31 else torch.long
-    ids_a, ids_b = ids_a.to(index_type), ids_b.to(index_type)
-    # Solve on raw distances with epsilon scaled by the unit, then rescale: one pass less over every cost matrix.
-    raw = replace(settings, epsilon=settings.epsilon * unit)
-    workspace = workspace or Workspace()
-    flat_distances = dist.reshape(-1)
-    out = torch.empty(n)
-    for chunk in _gather_chunks(_batches((mass_a > 0).sum(1), (mass_b > 0).sum(1), batch_size)):
-        # The costs of a whole chunk are gathered before any of it is solved: the solves evict the distance table
-        # from cache, and gathering batch by batch between them made a 1024-cluster table's lookups 3x slower.
-        cells = [b.cells for b in chunk]
-        costs = workspace.take("cost", (sum(cells),), dist.dtype).split(cells)
-        for b, cost in zip(chunk, costs):
-            flat = workspace.take("cost_index", b.shape, index_type)
-            torch.add(ids_a[b.rows, : b.shape[1], None] * vocab, ids_b[b.rows, None, : b.shape[2]], out=flat)
-            torch.index_select(flat_distances, 0, flat.view(-1), out=cost)
-        for b, cost in zip(chunk, costs):
-            a, m = mass_a[b.rows, : b.shape[1]], mass_b[b.rows, : b.shape[2]]
-            out[b.rows] = sinkhorn_cost(a, m, cost.view(b.shape), raw, workspace).float()
-    return out / unit
-
-
-@dataclass
-class _PairBatch:
-    """Rows of one solve and its padded shape (pairs, support of generated, support of target)."""
-
-    rows: torch.Tensor
-    shape: tuple[int, int, int]
-
-    @property
-    def cells(self) -> int:
-        return math.prod(self.shape)
-
-
-def _batches(size_a: torch.Tensor, size_b: torch.Tensor, batch_size: int) -> list[_PairBatch]:
-    """Pairs in order of support size, cut into batches whose kernels fit KERNEL_BYTES_PER_BATCH."""
-    size = torch.maximum(size_a, size_b)
-    order = torch.argsort(size)
-    n, start, batches = len(order), 0, []
-    while start < n:
-        widest = int(size[order[min(start + batch_size, n) - 1]])
-        count = max(MIN_PAIRS_PER_BATCH, min(batch_size, KERNEL_BYTES_PER_BATCH // (4 * widest * widest)))
-        rows = order[start : start + count]
-        batches.append(_PairBatch(rows, (len(rows), int(size_a[rows].max()), int(size_b[rows].max()))))
-        start += count
-    return batches
-
-
-def _gather_chunks(batches: list[_PairBatch]) -> list[list[_PairBatch]]:
-    """Consecutive batches grouped up to GATHER_CELLS cost entries (a batch bigger than that is a chunk alone)."""
-    chunks: list[list[_PairBatch]] = []
-    total = GATHER_CELLS
-    for b in batches:
-        if total + b.cells > GATHER_CELLS:
-            chunks.append([])
-            total = 0
-        chunks[-1].append(b)
-        total += b.cells
-    return chunks
 
 
 def negative_pairs(example_index: torch.Tensor, max_pairs: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -288,6 +189,107 @@ def nearest_neighbour_similarity(generated: torch.Tensor, training: torch.Tensor
     }
 
 
+def score_continuations(
+    groups: Sequence[PromptGroup],
+    centroids: torch.Tensor,
+    *,
+    settings: SinkhornSettings = SinkhornSettings(),
+    max_negatives: int = 20000,
+    seed: int = 0,
+    trivial_entropy: float = DEFAULT_TRIVIAL_ENTROPY,
+) -> AuditScores:
+    """Step 1: exact matches and Sinkhorn costs of every continuation against its target, and the costs of up to
+    max_negatives negative pairs whose target is not trivial (empty groups are dropped)."""
+    groups = [g for g in groups if g.generated.shape[0] > 0]
+    distances = centroid_distances(centroids)
+    vocab = int(centroids.shape[0])
+    workspace = Workspace()
+    scored = [
+        ScoredGroup(
+            group=g,
+            exact=exact_matches(g.generated, g.target),
+            costs=pair_costs(g.generated, g.target, centroids, settings, distances, workspace=workspace),
+            trivial=trivial_rows(g.target, vocab, trivial_entropy),
+            flat=trivial_rows(g.generated, vocab, trivial_entropy),
+        )
+        for g in groups
+    ]
+    negatives = torch.zeros(0)
+    trivial_negatives = 0
+    if groups:
+        i, j = negative_pairs(torch.cat([g.example_index for g in groups]), max_negatives, seed)
+        if i.numel():
+            gen_rows = _stack_rows([g.generated for g in groups])
+            tgt_rows = _stack_rows([g.target for g in groups])
+            keep = ~trivial_rows(tgt_rows, vocab, trivial_entropy)[j]
+            trivial_negatives = int((~keep).sum())
+            i, j = i[keep], j[keep]
+            if i.numel():
+                negatives = pair_costs(gen_rows[i], tgt_rows[j], centroids, settings, distances, workspace=workspace)
+    return AuditScores(scored, negatives, trivial_negatives, distances[1])
+
+
+def calibrate(scores: AuditScores, max_fpr: float) -> tuple[TauCalibration, list[str]]:
+    """Step 2: tau from the non-trivial negatives (calibrate_tau), and a note when zero-cost negatives hold it at 0."""
+    negatives = scores.negative_costs
+    calibration = replace(calibrate_tau(negatives, max_fpr), trivial_negatives=scores.trivial_negatives)
+    notes = []
+    zero = int((negatives <= 0).sum())
+    if calibration.resolvable and calibration.tau <= 0 and zero:
+        notes.append(f"{zero} of {negatives.numel()} non-trivial negative pairs cost 0: more than max_fpr={max_fpr:g} "
+                     "allows, so tau is 0 and no approximate match can count; raise audit.trivial_entropy to leave "
+                     "more near-constant continuations out of the calibration")
+    return calibration, notes
+
+
+def report_rows(
+    scores: AuditScores, tau: float, closest_k: int = 10
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Step 3: (per-prompt match counts and rates, every candidate's cost and flags, the closest_k cheapest candidates
+    with their token entropies); a pair with a trivial target never matches approximately."""
+    per_prompt: list[dict[str, Any]] = []
+    candidates: list[dict[str, Any]] = []
+    rows: list[tuple[PromptGroup, int]] = []
+    for s in scores.groups:
+        g = s.group
+        approx = (s.costs < tau) & ~s.trivial
+        n = int(s.exact.numel())
+        per_prompt.append({
+            "prompt_seconds": g.prompt_seconds,
+            "prompt_tokens": g.prompt_tokens,
+            "continuation_tokens": int(g.generated.shape[1]),
+            "n": n,
+            "exact_matches": int(s.exact.sum()),
+            "approximate_matches": int(approx.sum()),
+            "exact_rate": float(s.exact.double().mean()),
+            "approximate_rate": float(approx.double().mean()),
+            "trivial": int(s.trivial.sum()),
+            "trivial_exact": int((s.trivial & s.exact).sum()),
+            "trivial_generated": int(s.flat.sum()),
+        })
+        for row in range(n):
+            candidates.append({
+                "example_id": g.example_ids[row],
+                "prompt_seconds": g.prompt_seconds,
+                "cost": float(s.costs[row]),
+                "exact": bool(s.exact[row]),
+                "approximate": bool(approx[row]),
+                "trivial": bool(s.trivial[row]),
+            })
+            rows.append((g, row))
+    order = sorted(range(len(candidates)), key=lambda k: candidates[k]["cost"])[:closest_k]
+    closest = []
+    for k in order:
+        g, row = rows[k]
+        closest.append({
+            **candidates[k],
+            "generated_entropy_bits": token_entropy(g.generated[row]),
+            "target_entropy_bits": token_entropy(g.target[row]),
+            "distinct_tokens": int(torch.unique(g.generated[row]).numel()),
+        })
+    return per_prompt, candidates, closest
+
+
 def memorization_audit(
     groups: Sequence[PromptGroup],
     centroids: torch.Tensor,
@@ -299,81 +301,11 @@ def memorization_audit(
     seed: int = 0,
     trivial_entropy: float = DEFAULT_TRIVIAL_ENTROPY,
 ) -> AuditResult:
-    """Score every continuation (exact match, Sinkhorn cost), calibrate tau on non-trivial negatives, and collect the
-    report data; pairs with a trivial target (see trivial_rows, floor trivial_entropy) are counted apart and never match
-    approximately.  Near-constant continuations are counted too (trivial_generated), for the report only."""
-    groups = [g for g in groups if g.generated.shape[0] > 0]
-    distances = centroid_distances(centroids)
-    unit = distances[1]
-    vocab = int(centroids.shape[0])
-    workspace = Workspace()
-    per_prompt: list[dict[str, Any]] = []
-    candidates: list[dict[str, Any]] = []
-    pooled_gen, pooled_tgt, pooled_example = [], [], []
-    group_costs = []
-    for g in groups:
-        exact = exact_matches(g.generated, g.target)
-        costs = pair_costs(g.generated, g.target, centroids, settings, distances, workspace=workspace)
-        trivial = trivial_rows(g.target, vocab, trivial_entropy)
-        flat = trivial_rows(g.generated, vocab, trivial_entropy)
-        group_costs.append((g, exact, costs, trivial, flat))
-        pooled_gen += list(g.generated)
-        pooled_tgt += list(g.target)
-        pooled_example.append(g.example_index)
-    negatives = torch.zeros(0)
-    trivial_negatives = 0
-    if pooled_gen:
-        example_index = torch.cat(pooled_example)
-        i, j = negative_pairs(example_index, max_negatives, seed)
-        if i.numel():
-            gen_rows = _stack_padded(pooled_gen)
-            tgt_rows = _stack_padded(pooled_tgt)
-            keep = ~trivial_rows(tgt_rows, vocab, trivial_entropy)[j]
-            trivial_negatives = int((~keep).sum())
-            i, j = i[keep], j[keep]
-            if i.numel():
-                negatives = pair_costs(gen_rows[i], tgt_rows[j], centroids, settings, distances, workspace=workspace)
-    calibration = replace(calibrate_tau(negatives, max_fpr), trivial_negatives=trivial_negatives)
-    notes = []
-    zero = int((negatives <= 0).sum())
-    if calibration.resolvable and calibration.tau <= 0 and zero:
-        notes.append(f"{zero} of {negatives.numel()} non-trivial negative pairs cost 0: more than max_fpr={max_fpr:g} "
-                     "allows, so tau is 0 and no approximate match can count; raise audit.trivial_entropy to leave "
-                     "more near-constant continuations out of the calibration")
-    for g, exact, costs, trivial, flat in group_costs:
-        approx = (costs < calibration.tau) & ~trivial
-        n = int(exact.numel())
-        per_prompt.append({
-            "prompt_seconds": g.prompt_seconds,
-            "prompt_tokens": g.prompt_tokens,
-            "continuation_tokens": int(g.generated.shape[1]),
-            "n": n,
-            "exact_matches": int(exact.sum()),
-            "approximate_matches": int(approx.sum()),
-            "exact_rate": float(exact.double().mean()),
-            "approximate_rate": float(approx.double().mean()),
-            "trivial": int(trivial.sum()),
-            "trivial_exact": int((trivial & exact).sum()),
-            "trivial_generated": int(flat.sum()),
-        })
-        for row in range(n):
-            candidates.append({
-                "example_id": g.example_ids[row],
-                "prompt_seconds": g.prompt_seconds,
-                "cost": float(costs[row]),
-                "exact": bool(exact[row]),
-                "approximate": bool(approx[row]),
-                "trivial": bool(trivial[row]),
-                "_row": (g, row),
-            })
-    closest = sorted(candidates, key=lambda c: c["cost"])[:closest_k]
-    for c in closest:
-        g, row = c["_row"]
-        c["generated_entropy_bits"] = token_entropy(g.generated[row])
-        c["target_entropy_bits"] = token_entropy(g.target[row])
-        c["distinct_tokens"] = int(torch.unique(g.generated[row]).numel())
-    for c in candidates:
-        del c["_row"]
+    """score_continuations, calibrate and report_rows in turn, with the settings that produced them."""
+    scores = score_continuations(groups, centroids, settings=settings, max_negatives=max_negatives, seed=seed,
+                                 trivial_entropy=trivial_entropy)
+    calibration, notes = calibrate(scores, max_fpr)
+    per_prompt, candidates, closest = report_rows(scores, calibration.tau, closest_k)
     settings_out = {
         "sinkhorn_epsilon": settings.epsilon,
         "sinkhorn_iters": settings.iters,
@@ -384,18 +316,19 @@ def memorization_audit(
         "max_negatives": max_negatives,
         "trivial_entropy": trivial_entropy,
         "trivial_max_distinct": TRIVIAL_MAX_DISTINCT,
-        "ground_cost": "euclidean distance between k-means centroids / mean inter-centroid distance",
-        "cost_unit": unit,
+        "ground_cost": GROUND_COST,
+        "cost_unit": scores.cost_unit,
         "vocab": int(centroids.shape[0]),
         "seed": seed,
     }
-    return AuditResult(settings_out, calibration, per_prompt, candidates, [float(x) for x in negatives], closest,
-                       notes=notes)
+    return AuditResult(settings_out, calibration, per_prompt, candidates,
+                       [float(x) for x in scores.negative_costs], closest, notes=notes)
 
 
-def _stack_padded(rows: list[torch.Tensor]) -> torch.Tensor:
-    """Rows of one length stack as is; the audit keeps continuation length fixed, so mixed lengths are an error."""
-    lengths = {int(r.shape[0]) for r in rows}
+def _stack_rows(parts: list[torch.Tensor]) -> torch.Tensor:
+    """Continuations of every group as one [N,T] tensor; the audit keeps continuation length fixed, so mixed lengths
+    are an error."""
+    lengths = {int(p.shape[1]) for p in parts}
     if len(lengths) != 1:
         raise ValueError(f"continuations must share one length, got {sorted(lengths)}")
-    return torch.stack(rows)
+    return torch.cat(parts)

@@ -1,22 +1,23 @@
 """Batched entropic optimal transport (Sinkhorn, Cuturi 2013) between token-count histograms.
 
-The solver works on many histogram pairs at once.  Each pair lives on its own support (the tokens with non-zero
-counts on each side); supports are padded to a common size and padded entries carry zero mass.  It is the
-log-domain stabilised form (Schmitzer 2019): potentials f, g hold the large exponents, the kernel
-K = exp((f_i + g_j - C_ij) / eps) is rebuilt from them ("absorption") whenever the scalings u, v leave a safe
-range, and between absorptions the cheap scaling updates run as batched vector-matrix products.  The stopping
-rule is POT's: every `check_every` iterations, the L2 error of the second marginal; converged pairs leave the batch.
+Pairs: many histogram pairs are solved at once, each on its own support (the tokens with non-zero counts on each
+side), padded to a common size with zero-mass entries.
 
-Updates are over-relaxed (Thibault et al. 2017; Lehmann et al. 2021): each scaling moves to new^omega * old^(1-omega).
-omega = 1 is plain Sinkhorn; 1 < omega < 2 has the same fixed point and, at the small epsilon the audit uses, reaches a
-given accuracy in several times fewer iterations (relaxing from the first iteration matters: a plain start leaves a
-slowly decaying error).  A pair whose marginal error turns non-finite or jumps under relaxation has that block replayed
-with omega = 1 for good (the first block is judged against the starting error), and one whose error stops falling goes
-on with omega = 1, so relaxation never costs a pair its convergence (near omega = 2 it can cost the first blocks, so
-under a small iteration cap keep the default 1.5).  The cost is read out after one last plain update
-of u, which puts a relaxed iterate back on the row constraint; without it, its overshoot dominates the cost's error.
-A pair the cap cuts short is read out from its iterate extrapolated along the last step where that halves its marginal
-error (see _Batch._extrapolated): its error then comes from the slow mode that holds it back, which this removes.
+Stability: the log-domain stabilised form (Schmitzer 2019).  Potentials f, g hold the large exponents; the kernel
+K = exp((f_i + g_j - C_ij) / eps) is rebuilt from them ("absorption") whenever the scalings u, v leave a safe range,
+and between absorptions the scaling updates run as batched vector-matrix products.  Stopping follows POT: every
+`check_every` iterations, the L2 error of the second marginal; converged pairs leave the batch.
+
+Over-relaxation (Thibault et al. 2017; Lehmann et al. 2021): each scaling moves to new^omega * old^(1-omega).
+omega = 1 is plain Sinkhorn; 1 < omega < 2 has the same fixed point and, at the small epsilon the audit uses, needs
+several times fewer iterations for a given accuracy, provided relaxation starts at the first iteration.  A pair whose
+marginal error turns non-finite or jumps under relaxation replays that block with omega = 1 for good, and one whose
+error stops falling goes on with omega = 1, so relaxation never costs a pair its convergence.  Near omega = 2 it can
+cost the first blocks, which is why the default is 1.5.
+
+Read-out: the cost is taken after one last plain update of u, which puts a relaxed iterate back on its row
+constraint.  A pair the iteration cap cuts short is read out from its iterate extrapolated along the last step, where
+that halves its marginal error (see _Batch._extrapolated).
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ class Workspace:
     """Flat buffers reused across the batches of one job, by name.
 
     A fresh multi-megabyte tensor costs a page fault per 4 KiB on its first touch (the allocator hands large blocks
-    back to the system when they are freed); on the audit bench's dense pairs that was a quarter to a third of the time.
+    back to the system when they are freed), a large share of a batched solve's time; reused buffers pay it once.
     """
 
     def __init__(self) -> None:
@@ -134,8 +135,8 @@ class _Batch:
     def _fold_scalings(self) -> None:
         """Move the scalings into the potentials; u, v restart at 1 on the supports and 0 on padding.
 
-        Padding scalings must be 0: a rebuilt kernel is 1 on padding, and a padding v of 1 put mass in padding columns
-        (marginal errors and a read-out right after an absorption were wrong).
+        Padding scalings must be 0: a rebuilt kernel is 1 on padding, so a padding v of 1 would put mass in padding
+        columns and spoil the marginal errors and any read-out right after an absorption.
         """
         self.f = self.f + torch.where(self.mask_a, self.u.log(), 0.0)
         self.g = self.g + torch.where(self.mask_b, self.v.log(), 0.0)
@@ -254,8 +255,7 @@ class _Batch:
         """u = a / (K v): a plain update puts the plan's rows on their constraint, as POT's last step does.
 
         A relaxed iterate overshoots its rows; read through this projection its cost is several times closer to the
-        converged one (3e-4 instead of 1.5e-3 relative after 20 iterations on the audit bench's dense pairs).  A row
-        whose update overflows keeps its iterate.
+        converged one.  A row whose update overflows keeps its iterate.
         """
         u = self.a / _rowvec(v, self.kernel.transpose(1, 2))
         return torch.where(torch.isfinite(u), u, self.u)
@@ -268,8 +268,8 @@ class _Batch:
         which shrinks the error by a steady factor r per iteration.  Along that mode the log scalings move
         geometrically, so their limit lies r/(1-r) of the last iteration's step further on (Aitken's extrapolation).
         A pair takes the extrapolated v (and its row update u) only where that at least halves its marginal error:
-        a smaller gain means the pair is not yet down to one slow mode, and there (plain Sinkhorn after 20 iterations,
-        say) extrapolating moved costs away from their limit as often as towards it.
+        a smaller gain means the pair is not yet down to one slow mode, where extrapolating moves costs away from
+        their limit as often as towards it.
         """
         shrink = err / err_before
         rows = (unfinished & (shrink > 0) & (shrink < 1)).nonzero()[:, 0]
@@ -321,7 +321,7 @@ def _column_error(v: torch.Tensor, column: torch.Tensor, b: torch.Tensor) -> tor
 def _rowvec(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     """Batched x^T M for x [B,N], M [B,N,M]: the row-vector product is the fast bmm layout on CPU.
 
-    Passed a transposed view of K it computes K v without copying K^T, which cost more than the slightly slower
-    strided product it saves.
+    Passed a transposed view of K it computes K v without copying K^T: the copy costs more than the slightly slower
+    strided product.
     """
     return torch.bmm(x[:, None, :], matrix)[:, 0, :]

@@ -1,13 +1,13 @@
-"""The memorization audit driver (MusicLM §4.4): prompt the semantic stage with training examples, score the continuations.
+"""The memorization audit driver: prompt the semantic stage with training examples and score the greedy continuations
+against the true ones (exact and approximate matches, as in the MusicLM paper's memorization analysis).
 
 The decode step is injected (`DecodeFn`) so that the procedure is testable without a trained stage;
 `semantic_decode_fn(stage)` is the real one (greedy `stages.sampling.generate_semantic`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -15,41 +15,26 @@ from eval.memorization import AuditResult, PromptGroup, memorization_audit, near
 from eval.sinkhorn import SinkhornSettings
 
 from .errors import UserError
+from .profile import AuditConfig
 from .run_dir import RunDir
-
-if TYPE_CHECKING:
-    from .profile import AuditConfig
 
 DecodeFn = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 
 
-@dataclass
-class AuditOptions:
-    """What `strata audit` runs: which examples, which prompt lengths, and the matching settings."""
-
-    split: str = "train"
-    num_examples: int = 64
-    prompt_seconds: list[float] = field(default_factory=lambda: [0.0, 1.0, 2.0, 4.0, 8.0])
-    continuation_seconds: float = 5.0
-    max_fpr: float = 1e-4
-    sinkhorn_epsilon: float = 0.05
-    sinkhorn_iters: int = 200
-    sinkhorn_omega: float = 1.5
-    trivial_entropy: float = 0.2
-    max_negatives: int = 20000
-    batch_size: int = 16
-    novelty_samples: int = 0
-    novelty_seconds: float = 5.0
-    seed: int = 0
-    out_dir: Path | None = None
-
-
-def audit_options(cfg: "AuditConfig", **given: Any) -> AuditOptions:
-    """AuditOptions from a profile's audit section, with every `given` value that is not None taking precedence."""
-    values: dict[str, Any] = {f.name: getattr(cfg, f.name) for f in fields(cfg)}
-    values["prompt_seconds"] = list(values["prompt_seconds"])
-    values.update({key: value for key, value in given.items() if value is not None})
-    return AuditOptions(**values)
+def validate_config(config: AuditConfig) -> None:
+    """One-line UserErrors for audit settings that cannot work, named by the flag that sets them."""
+    if any(s < 0 for s in config.prompt_seconds):
+        raise UserError("--prompt-seconds must be >= 0")
+    if config.continuation_seconds <= 0:
+        raise UserError("--continuation-seconds must be > 0")
+    if not 0 < config.max_fpr < 1:
+        raise UserError(f"--max-fpr must be between 0 and 1, got {config.max_fpr:g}")
+    if config.num_examples < 1 or config.batch_size < 1 or config.max_negatives < 1:
+        raise UserError("--num-examples, --batch-size and --max-negatives must be >= 1")
+    if not 0 <= config.trivial_entropy < 1:
+        raise UserError(f"audit.trivial_entropy must be in [0, 1), got {config.trivial_entropy:g}")
+    if config.novelty_samples < 0:
+        raise UserError("--novelty-samples must be >= 0")
 
 
 def select_examples(records: list[dict[str, Any]], num_examples: int, seed: int) -> list[dict[str, Any]]:
@@ -107,24 +92,24 @@ def run_audit(
     centroids: torch.Tensor,
     decode_fn: DecodeFn,
     semantic_rate: float,
-    options: AuditOptions = AuditOptions(),
+    config: AuditConfig = AuditConfig(),
 ) -> AuditResult:
     """Select examples, decode every prompt length, and score exact / approximate matches against calibrated tau."""
     if not records:
-        raise UserError(f"no token records in split '{options.split}' to audit: check --split or run `strata tokenize`")
-    chosen = select_examples(list(records), options.num_examples, options.seed)
-    groups, notes = decode_groups(chosen, decode_fn, semantic_rate, options.prompt_seconds,
-                                  options.continuation_seconds, options.batch_size)
+        raise UserError(f"no token records in split '{config.split}' to audit: check --split or run `strata tokenize`")
+    chosen = select_examples(list(records), config.num_examples, config.seed)
+    groups, notes = decode_groups(chosen, decode_fn, semantic_rate, config.prompt_seconds,
+                                  config.continuation_seconds, config.batch_size)
     if not any(g.generated.shape[0] for g in groups):
         raise UserError("every example is shorter than prompt + continuation: lower --prompt-seconds or --continuation-seconds")
-    settings = SinkhornSettings(epsilon=options.sinkhorn_epsilon, iters=options.sinkhorn_iters, tol=1e-6,
-                                omega=options.sinkhorn_omega)
-    result = memorization_audit(groups, centroids, max_fpr=options.max_fpr, settings=settings,
-                                max_negatives=options.max_negatives, seed=options.seed,
-                                trivial_entropy=options.trivial_entropy)
-    result.settings.update({"split": options.split, "num_examples": len(chosen), "semantic_rate": semantic_rate,
-                            "prompt_seconds": list(options.prompt_seconds),
-                            "continuation_seconds": options.continuation_seconds})
+    settings = SinkhornSettings(epsilon=config.sinkhorn_epsilon, iters=config.sinkhorn_iters, tol=1e-6,
+                                omega=config.sinkhorn_omega)
+    result = memorization_audit(groups, centroids, max_fpr=config.max_fpr, settings=settings,
+                                max_negatives=config.max_negatives, seed=config.seed,
+                                trivial_entropy=config.trivial_entropy)
+    result.settings.update({"split": config.split, "num_examples": len(chosen), "semantic_rate": semantic_rate,
+                            "prompt_seconds": list(config.prompt_seconds),
+                            "continuation_seconds": config.continuation_seconds})
     result.notes.extend(notes)
     return result
 
@@ -140,13 +125,15 @@ def semantic_decode_fn(stage: Any) -> DecodeFn:
     return decode
 
 
-def audit_run(run: RunDir, options: AuditOptions) -> tuple[AuditResult, Path]:
-    """`strata audit`: load the run's cache, centroids and semantic stage, audit, and write reports/audit/."""
+def audit_run(run: RunDir, config: AuditConfig, out_dir: Path | None = None) -> tuple[AuditResult, Path]:
+    """`strata audit`: validate the settings, load the run's cache, centroids and semantic stage, audit, and write the
+    report to out_dir (default runs/R/reports/audit/)."""
     from data_prep.cache import TokenCache
     from data_prep.semantic.kmeans import load_centroids
     from eval.audit_report import write_audit_report
     from stages.stage import Stage
 
+    validate_config(config)
     for path, command in ((run.tokenizer("kmeans"), "strata train kmeans"), (run.stage_model("semantic"), "strata train stage --stage semantic")):
         if not path.is_file():
             raise UserError(f"{path} is missing: run `{command} --run {run.name}` first")
@@ -157,21 +144,21 @@ def audit_run(run: RunDir, options: AuditOptions) -> tuple[AuditResult, Path]:
     if int(cache.meta["semantic_bins"]) != centroids.shape[0]:
         raise UserError(f"the cache has {cache.meta['semantic_bins']} semantic bins but kmeans.pt has {centroids.shape[0]} "
                         "centroids: re-run `strata tokenize` after `strata train kmeans`")
-    records = cache.records(options.split)
-    result = run_audit(records, centroids, semantic_decode_fn(stage), semantic_rate, options)
-    if options.novelty_samples > 0:
-        result.novelty = novelty_check(run, cache.records("train"), options)
+    records = cache.records(config.split)
+    result = run_audit(records, centroids, semantic_decode_fn(stage), semantic_rate, config)
+    if config.novelty_samples > 0:
+        result.novelty = novelty_check(run, cache.records("train"), config)
     crop = float(stage.layout.crop_seconds)
-    longest = max(options.prompt_seconds) + options.continuation_seconds
+    longest = max(config.prompt_seconds) + config.continuation_seconds
     if longest > crop:
         result.notes.append(f"prompt + continuation reaches {longest:g}s but the semantic stage was trained on {crop:g}s crops; "
                             "match rates at the longest prompts are measured past its training length")
-    out_dir = options.out_dir or run.reports_dir / "audit"
+    out_dir = out_dir or run.reports_dir / "audit"
     write_audit_report(result, out_dir)
     return result, out_dir
 
 
-def novelty_check(run: RunDir, train_records: list[dict[str, Any]], options: AuditOptions) -> dict[str, Any]:
+def novelty_check(run: RunDir, train_records: list[dict[str, Any]], config: AuditConfig) -> dict[str, Any]:
     """SIM_AA@95: clips generated from training captions, embedded by the run's CLAP audio tower, against training clips."""
     from data_prep.manifest import read_manifest
 
@@ -182,14 +169,14 @@ def novelty_check(run: RunDir, train_records: list[dict[str, Any]], options: Aud
     captions = [r["caption"] for r in read_manifest(run.manifest_path) if r.get("split") == "train" and r.get("caption")]
     if not captions:
         return {"skipped": f"no training captions in {run.manifest_path}"}
-    gen = torch.Generator().manual_seed(options.seed)
-    pick = torch.randperm(len(captions), generator=gen)[: options.novelty_samples].tolist()
+    gen = torch.Generator().manual_seed(config.seed)
+    pick = torch.randperm(len(captions), generator=gen)[: config.novelty_samples].tolist()
     prompts = [captions[i] for i in pick]
     strata = Strata.from_run(run)
-    out = strata.generate(prompts, seconds=options.novelty_seconds, seed=options.seed)
+    out = strata.generate(prompts, seconds=config.novelty_seconds, seed=config.seed)
     generated = strata.condition.embed_audio(out.audio, out.sample_rate)
     training = torch.stack([torch.as_tensor(r["clap"]).float() for r in train_records])
     result = nearest_neighbour_similarity(generated, training, threshold=0.95)
-    result.update({"prompts": prompts, "seconds": options.novelty_seconds})
+    result.update({"prompts": prompts, "seconds": config.novelty_seconds})
     return result
 

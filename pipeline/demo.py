@@ -54,10 +54,10 @@ def quick_eval(weights: RunDir, manifest: Path, out: Path) -> None:
 
 def quick_audit(weights: RunDir, out: Path) -> None:
     """The memorization audit at prompt lengths 0-4 s with 5 s continuations, written to `out` (report.md)."""
-    from .audit import audit_options, audit_run
+    from .audit import audit_run
 
-    audit_run(weights, audit_options(weights.load_profile().audit, prompt_seconds=[0.0, 1.0, 2.0, 4.0],
-                                     continuation_seconds=5.0, out_dir=out))
+    config = replace(weights.load_profile().audit, prompt_seconds=[0.0, 1.0, 2.0, 4.0], continuation_seconds=5.0)
+    audit_run(weights, config, out)
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,10 @@ class GenerateConfig:
 
 @dataclass
 class AuditConfig:
-    """Memorization-audit defaults (MusicLM §4.4)."""
+    """What `strata audit` runs: which examples, which prompt lengths, the matching settings and the novelty check;
+    its flags override these through dataclasses.replace."""
 
+    split: str = "train"
     num_examples: int = 64
     prompt_seconds: list[float] = field(default_factory=lambda: [0.0, 1.0, 2.0, 4.0, 8.0])
     continuation_seconds: float = 5.0
@@ -43,6 +45,14 @@ class AuditConfig:
     # Normalised token-entropy floor below which a target continuation is trivial (near-constant, e.g. silence): such
     # pairs are counted apart and left out of tau's calibration and of the approximate matches.
     trivial_entropy: float = 0.2
+    max_negatives: int = 20000
+    # Examples decoded together.
+    batch_size: int = 16
+    # Clips generated from training captions for the SIM_AA@95 novelty check (0: not run), and their length.
+    novelty_samples: int = 0
+    novelty_seconds: float = 5.0
+    # Seeds the example sample, the negative pairs and the novelty prompts.
+    seed: int = 0
 
 
 @dataclass

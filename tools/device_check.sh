@@ -12,8 +12,8 @@ export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1 TORCH_EXTENSIONS_DIR=/tmp/
 { nvidia-smi; python3 -c "import torch, deepspeed; print('torch', torch.__version__, 'cuda', torch.version.cuda,
 'deepspeed', deepspeed.__version__, torch.cuda.get_device_name(0))"; } >"$OUT/machine.txt" 2>&1
 tail -n 1 "$OUT/machine.txt"
-timeout -k 10 330 python3 -m eval.bench_device --size base --out "$OUT/bench_device.json" 2>&1 \
+timeout -k 10 330 python3 -m eval.bench.device --size base --out "$OUT/bench_device.json" 2>&1 \
   | tee "$OUT/bench_device.log" | grep -E '^(train|resume|generate|cache|two_rank|wrote):'
-timeout -k 10 150 python3 -m eval.bench_device --size base --parts train --compile \
+timeout -k 10 150 python3 -m eval.bench.device --size base --parts train --compile \
   --out "$OUT/bench_device_compile.json" 2>&1 | tee "$OUT/bench_device_compile.log" | grep -E '^(train|wrote):'
 ls -l "$OUT"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fill the git-ignored .whl/ with what the GPU machine lacks for `python3 -m eval.bench_device`: a pure-Python
+# Fill the git-ignored .whl/ with what the GPU machine lacks for `python3 -m eval.bench.device`: a pure-Python
 # DeepSpeed wheel (no compiled ops: the engine JIT-builds nothing for bf16 ZeRO-2 with torch's fused AdamW) and the
 # cp312 manylinux wheels of its runtime dependencies that the machine's image does not already hold.
 # Run it here, from anywhere; the machine has no package registry, so the wheels travel with the working tree.

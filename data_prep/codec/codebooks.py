@@ -1,4 +1,4 @@
-"""Codebook care for the encodec RVQ during training (SPEC §7 fix 1).
+"""Codebook care for the encodec RVQ during training (training fix 1 in this package's README).
 
 encodec 0.1.1's dead-code expiry writes new vectors into `embed` only; the next training forward recomputes
 `embed = embed_avg / cluster_size`, so the replacement is lost and level 1 collapses to one code. Here

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 @dataclass
 class CodecTrainConfig:
-    """Optimisation settings for `strata train codec` (EnCodec losses plus the SPEC §7 fixes)."""
+    """Optimisation settings for `strata train codec` (EnCodec losses plus the training fixes in this package's README)."""
 
     steps: int = 2000
     batch_size: int = 8

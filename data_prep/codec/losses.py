@@ -1,4 +1,4 @@
-"""Reconstruction losses of EnCodec plus the linear-magnitude mel term (SPEC §7 fix 3)."""
+"""Reconstruction losses of EnCodec plus the linear-magnitude mel term (training fix 3 in this package's README)."""
 from __future__ import annotations
 
 import torch

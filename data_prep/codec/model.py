@@ -76,7 +76,7 @@ def _set_conv_weight(module: nn.Module, weight: torch.Tensor) -> None:
 
 @torch.no_grad()
 def init_weights_(model: nn.Module, last_layer_scale: float = 0.1) -> None:
-    """Fan-in scaled normal init with zero biases, and a small last decoder layer (SPEC §7 fix 2).
+    """Fan-in scaled normal init with zero biases, and a small last decoder layer (training fix 2 in this package's README).
 
     PyTorch's default init shrinks the signal layer by layer, so the encoder output barely depends on the input.
     """

@@ -1,4 +1,4 @@
-"""Training loop of the small codec: EnCodec losses, quantizer dropout, and the three SPEC §7 fixes; resumable."""
+"""Training loop of the small codec: EnCodec losses, quantizer dropout, and the three training fixes of this package's README; resumable."""
 from __future__ import annotations
 
 import json

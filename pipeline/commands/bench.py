@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..bench import BENCHMARKS, run_benchmarks
+from ..bench.registry import BENCHMARKS, run_benchmarks
 from ..errors import UserError
 
 

@@ -9,7 +9,7 @@ from .common import add_targets
 TARGETS: dict[str, tuple[str, str]] = {
     "semantic-ssl": ("train_semantic", "pretrain the small fairseq2 wav2vec 2.0 (self-supervised) for semantic features"),
     "kmeans": ("train_kmeans", "semantic feature statistics + faiss k-means centroids (semantic.pt, kmeans.pt)"),
-    "codec": ("train_codec", "the small EnCodec-architecture acoustic codec (SPEC §7 recipe)"),
+    "codec": ("train_codec", "the small EnCodec-architecture acoustic codec (dead-code reset, scaled init, linear-mel loss)"),
     "clap": ("train_clap", "the small CLAP (contrastive, caption augmentation) and its conditioning RVQ"),
     "melody": ("train_melody", "the learned melody embedding (semi-hard triplets) and its RVQ"),
     "stage": ("train_stage", "a stage transformer (--stage semantic|coarse|fine) with DeepSpeed; resumable"),

@@ -11,7 +11,6 @@ from eval.memorization import (
     memorization_audit,
     negative_pairs,
     nearest_neighbour_similarity,
-    padded_histograms,
     token_entropy,
     trivial_rows,
 )
@@ -32,24 +31,6 @@ def test_exact_match_needs_every_token():
 def test_token_entropy():
     assert str(token_entropy(torch.zeros(50, dtype=torch.long))) == "0.0"
     assert token_entropy(torch.arange(8).repeat(4)) == pytest.approx(3.0)
-
-
-def test_padded_histograms():
-    ids, mass = padded_histograms(torch.tensor([[5, 5, 1, 5], [2, 3, 4, 2]]))
-    assert ids.shape == (2, 3)
-    assert ids[0, :2].tolist() == [1, 5] and mass[0].tolist() == [0.25, 0.75, 0.0]
-    assert ids[1].tolist() == [2, 3, 4] and mass[1].tolist() == [0.5, 0.25, 0.25]
-
-
-def test_padded_histograms_match_a_per_row_count():
-    tokens = torch.randint(1000, 1040, (37, 25), generator=torch.Generator().manual_seed(2))
-    ids, mass = padded_histograms(tokens)
-    for row, (row_ids, row_mass) in enumerate(zip(ids, mass)):
-        values, counts = torch.unique(tokens[row], return_counts=True)
-        n = values.numel()
-        assert row_ids[:n].tolist() == values.tolist()
-        torch.testing.assert_close(row_mass[:n], counts.float() / 25)
-        assert (row_mass[n:] == 0).all()
 
 
 @pytest.mark.parametrize("max_fpr", [1e-3, 1e-2, 0.05])
@@ -101,7 +82,7 @@ def test_audit_flags_copies_and_calibrates_on_others():
     assert all("generated_entropy_bits" in c for c in result.closest)
 
 
-def test_constant_negatives_no_longer_collapse_tau():
+def test_constant_negatives_do_not_collapse_tau():
     centroids = torch.randn(32, 8, generator=torch.Generator().manual_seed(1))
     varied = torch.randint(0, 32, (40, 30), generator=torch.Generator().manual_seed(2))
     generated, targets = varied.clone(), varied.flip(0).clone()

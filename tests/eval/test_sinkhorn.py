@@ -4,8 +4,7 @@ import ot
 import pytest
 import torch
 
-from eval import memorization
-from eval.memorization import centroid_distances, padded_histograms, pair_costs
+from eval.histogram_costs import centroid_distances, padded_histograms, pair_costs
 from eval.sinkhorn import SinkhornSettings, Workspace, _Batch, sinkhorn_cost
 
 
@@ -53,56 +52,6 @@ def test_small_epsilon_stays_finite_and_approaches_exact_ot():
     assert torch.isfinite(ours).all()
     exact = np.array([ot.emd2(pa, pb, c) for pa, pb, c in problems])
     np.testing.assert_allclose(ours.double().numpy(), exact, atol=2e-2)
-
-
-def test_cost_sees_histograms_not_order():
-    centroids = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
-    seq = torch.randint(0, 64, (4, 50), generator=torch.Generator().manual_seed(1))
-    settings = SinkhornSettings(0.05, 500, 1e-7)
-    same = pair_costs(seq, seq, centroids, settings)
-    reordered = pair_costs(seq, seq.flip(1), centroids, settings)
-    shifted = pair_costs(seq, (seq + 17) % 64, centroids, settings)
-    torch.testing.assert_close(same, reordered)
-    assert (same < shifted).all()
-
-
-def test_pair_costs_match_pot_on_token_sequences():
-    gen = torch.Generator().manual_seed(4)
-    centroids = torch.randn(100, 16, generator=gen)
-    a = torch.randint(0, 100, (25, 40), generator=gen) // 3
-    b = torch.randint(0, 100, (25, 40), generator=gen) // 2
-    settings = SinkhornSettings(epsilon=0.1, iters=3000, tol=1e-7)
-    dist, unit = centroid_distances(centroids)
-    ours = pair_costs(a, b, centroids, settings, batch_size=7).double().numpy()
-    c = centroids.double().numpy()
-    for k in range(25):
-        ia, ca = np.unique(a[k].numpy(), return_counts=True)
-        ib, cb = np.unique(b[k].numpy(), return_counts=True)
-        m = np.linalg.norm(c[ia][:, None] - c[ib][None], axis=-1) / unit
-        ref = ot.sinkhorn2(ca / ca.sum(), cb / cb.sum(), m, 0.1, numItermax=3000, stopThr=1e-9)
-        assert ours[k] == pytest.approx(ref, rel=1e-4, abs=1e-5)
-
-
-def test_tokens_outside_the_clusters_are_refused():
-    centroids = torch.randn(16, 4)
-    ok = torch.zeros(2, 10, dtype=torch.long)
-    for bad in (ok - 1, ok + 16):
-        with pytest.raises(ValueError, match="outside the 16 k-means clusters"):
-            pair_costs(bad, ok, centroids)
-        with pytest.raises(ValueError, match="outside the 16 k-means clusters"):
-            pair_costs(ok, bad, centroids)
-
-
-def test_pair_costs_are_the_same_however_their_costs_are_gathered(monkeypatch):
-    gen_rows, tgt_rows, centroids = _token_pairs(seed=8, n=40)
-    settings = SinkhornSettings(epsilon=0.05, iters=200, tol=1e-7)
-    one_gather = pair_costs(gen_rows, tgt_rows, centroids, settings, batch_size=16)
-    # A gather budget below one batch: every batch is gathered alone, and the workspace is shared with another call.
-    monkeypatch.setattr(memorization, "GATHER_CELLS", 100)
-    workspace = Workspace()
-    pair_costs(tgt_rows[:5], gen_rows[:5], centroids, settings, workspace=workspace)
-    torch.testing.assert_close(pair_costs(gen_rows, tgt_rows, centroids, settings, batch_size=16, workspace=workspace),
-                               one_gather)
 
 
 def _token_pairs(seed: int, n: int = 48):

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from data_prep.cache import TokenCache, write_cache
+from data_prep.cache import write_cache
 from data_prep.semantic.config import KMeansConfig
 from data_prep.semantic.kmeans import save_kmeans
-from pipeline.audit import AuditOptions, run_audit, semantic_decode_fn
+from pipeline.audit import run_audit, semantic_decode_fn
 from pipeline.cli import main
-from pipeline.profile import load_profile
+from pipeline.profile import AuditConfig, load_profile
 from pipeline.run_dir import RunDir
 from stages.batches import collate, lm_loss
 from stages.config import ModelConfig
@@ -90,9 +90,9 @@ def planted(tmp_path_factory: pytest.TempPathFactory, _one_thread: None) -> tupl
 def test_memorized_examples_are_exact_matches_and_held_out_are_not(planted):
     run, stage, records = planted
     centroids = torch.load(run.tokenizer("kmeans"), weights_only=True)["centroids"]
-    options = AuditOptions(split="all", num_examples=len(records), prompt_seconds=[0.0, 1.0],
+    config = AuditConfig(split="all", num_examples=len(records), prompt_seconds=[0.0, 1.0],
                            continuation_seconds=2.0, max_fpr=1e-2)
-    result = run_audit(records, centroids, semantic_decode_fn(stage), RATE, options)
+    result = run_audit(records, centroids, semantic_decode_fn(stage), RATE, config)
     exact = {(c["example_id"], c["prompt_seconds"]) for c in result.candidate_costs if c["exact"]}
     expected = {(r["id"], t) for r in records if r["split"] == "train" for t in (0.0, 1.0)}
     assert exact == expected
@@ -138,6 +138,32 @@ def test_audit_cli_user_errors(planted, capsys, argv, needle):
     assert len(err.splitlines()) == 1 and needle in err, err
 
 
+def test_flags_override_only_their_own_fields_of_the_profile():
+    import argparse
+
+    from pipeline.commands.audit import add_arguments, config_from_flags
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    base = AuditConfig(split="test", max_fpr=1e-3, seed=5, sinkhorn_iters=50, prompt_seconds=[0.0, 3.0])
+    same = config_from_flags(base, parser.parse_args(["--run", "r"]))
+    assert same == base
+    changed = config_from_flags(base, parser.parse_args(["--run", "r", "--max-fpr", "0.01", "--prompt-seconds", "1,2",
+                                                         "--seed", "0", "--split", "train"]))
+    assert (changed.max_fpr, changed.prompt_seconds, changed.seed, changed.split) == (0.01, [1.0, 2.0], 0, "train")
+    assert changed.sinkhorn_iters == 50 and base.max_fpr == 1e-3
+
+
+def test_profile_overrides_reach_the_audit(planted, capsys):
+    run, _, _ = planted
+    out = run.root / "audit_override"
+    assert main(["--quiet", "audit", "--run", str(run.root), "audit.split=test", "audit.prompt_seconds=1",
+                 "audit.continuation_seconds=2", "--out", str(out)]) == 0, capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["split"] == "test" and report["settings"]["prompt_seconds"] == [1.0]
+    assert report["per_prompt"][0]["n"] == N_HELD_OUT
+
+
 def test_missing_stage_is_a_user_error(tmp_path, capsys):
     run = RunDir(tmp_path / "bare")
     run.create(load_profile("tiny"))
@@ -157,11 +183,11 @@ def test_novelty_check_embeds_generations_against_training_clips(tmp_path):
         {"id": f"c{i}", "path": f"audio/c{i}.wav", "seconds": 1.0, "sample_rate": 24000, "split": "train",
          "caption": caption} for i, caption in enumerate(["calm piano", "fast fiddle reel", "slow organ chorale"])])
     strata = Strata.from_run(run)
-    options = AuditOptions(novelty_samples=2, novelty_seconds=0.2, seed=1)
+    config = AuditConfig(novelty_samples=2, novelty_seconds=0.2, seed=1)
     dim = strata.condition.embed_text(["x"]).shape[1]
     training = [{"id": f"t{i}", "clap": torch.randn(dim)} for i in range(2)]
-    result = novelty_check(run, training, options)
+    result = novelty_check(run, training, config)
     assert result["n_generated"] == 2 and result["n_training"] == 2 and len(result["prompts"]) == 2
     assert set(result["prompts"]) <= {"calm piano", "fast fiddle reel", "slow organ chorale"}
     assert 0.0 <= result["fraction_above"] <= 1.0 and -1.0 <= result["mean_nn_cosine"] <= 1.0
-    assert "skipped" in novelty_check(run, [{"id": "x"}], options)
+    assert "skipped" in novelty_check(run, [{"id": "x"}], config)

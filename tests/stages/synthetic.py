@@ -14,7 +14,7 @@ def tiny_meta(melody: bool = True) -> dict:
 
 
 def tiny_records(n: int, seconds: float, meta: dict, seed: int = 0, split: str = "train") -> list[dict]:
-    """Token records with the shapes of contracts.md; semantic/acoustic are simple functions of time so they are learnable."""
+    """Token records with the shapes of the token cache's records; semantic/acoustic are simple functions of time so they are learnable."""
     g = torch.Generator().manual_seed(seed)
     out = []
     for i in range(n):

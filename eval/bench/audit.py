@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .memorization import centroid_distances, pair_costs
-from .sinkhorn import SinkhornSettings, Workspace
+from ..histogram_costs import centroid_distances, pair_costs
+from ..sinkhorn import SinkhornSettings, Workspace
 
 
 def synthetic_pairs(n_pairs: int, length: int = 125, vocab: int = 1024, dim: int = 64, palette: int = 48,

@@ -5,7 +5,7 @@ uninterrupted run's), generate (KV-cached steps/s per stage and the real-time fa
 against recomputed greedy tokens) and two_rank (replicas' losses on 2 GPUs). Each part's result, or its error, is
 written to the JSON as soon as it ends, so a run stopped by a time limit keeps what it measured.
 
-Imports torch, deepspeed, yaml and stages only, so `python -m eval.bench_device` runs on a machine that has
+Imports torch, deepspeed, yaml and stages only, so `python -m eval.bench.device` runs on a machine that has
 none of the data-preparation packages.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ from stages.stage import Stage
 from .device_generate import cached_vs_recomputed, coarse_prefix, generation_bench
 from .device_train import resume_check, train_throughput, two_rank_check, two_rank_worker
 
-BASE_YAML = Path(__file__).resolve().parent.parent / "conf" / "base.yaml"
+BASE_YAML = Path(__file__).resolve().parents[2] / "conf" / "base.yaml"
 PARTS = ("train", "resume", "generate", "cache", "two_rank")
 # EnCodec 24 kHz runs at 75 frames/s with 2 RVQ levels per 1.5 kbps; the learned melody tokenizer emits
 # rvq_levels tokens per window of window_seconds (24 per 4 s) from a 512-entry codebook.
@@ -191,8 +191,8 @@ def bench_device(quick: bool = False) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """python -m eval.bench_device [--size base|tiny] [--out FILE] [--parts ...] [--compile] [--peak-tflops X]."""
-    p = argparse.ArgumentParser(prog="python -m eval.bench_device", description=__doc__.split("\n")[0])
+    """python -m eval.bench.device [--size base|tiny] [--out FILE] [--parts ...] [--compile] [--peak-tflops X]."""
+    p = argparse.ArgumentParser(prog="python -m eval.bench.device", description=__doc__.split("\n")[0])
     p.add_argument("--size", choices=("base", "tiny"), default=None,
                    help="base (conf/base.yaml) on a GPU, tiny elsewhere (default: base when CUDA is available)")
     p.add_argument("--out", type=Path, default=Path("bench_device.json"), help="JSON report path")

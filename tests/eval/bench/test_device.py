@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from eval import bench_device
-from eval.device_train import train_flops
+from eval.bench import device as bench_device
+from eval.bench.device_train import train_flops
 from stages.batches import lm_loss
 from stages.layouts import make_layout
 from stages.transformer import Transformer
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 # What the GPU machine lacks (or the bench must not need): importing any of them fails inside the bench's process.
@@ -36,7 +36,7 @@ class Block:
     def exec_module(self, module):
         raise ImportError(f"blocked import: {module.__name__}")
 sys.meta_path.insert(0, Block())
-from eval.bench_device import main
+from eval.bench.device import main
 code = main(["--size", "tiny", "--out", sys.argv[2]])
 print("TOP", sorted({m.split(".")[0] for m in sys.modules}))
 raise SystemExit(code)

@@ -15,7 +15,7 @@ from stages.config import ModelConfig, StageConfig, TrainConfig
 from stages.layouts import make_layout
 from stages.transformer import Transformer
 
-TINY_YAML = Path(__file__).resolve().parent.parent / "conf" / "tiny.yaml"
+TINY_YAML = Path(__file__).resolve().parents[2] / "conf" / "tiny.yaml"
 # Token rates and vocabularies of the tiny profile's tokenizers (EnCodec 6 kbps, 25 Hz semantic, chroma melody).
 TINY_META = {"semantic_rate": 25.0, "semantic_bins": 256, "acoustic_rate": 75.0, "codec_bins": 1024, "n_q": 8,
              "n_coarse": 4, "cond_levels": 12, "cond_bins": 256, "melody_rate": 4.0, "melody_bins": 13,

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .threads import free_cores
+from ..threads import free_cores
 
 PROMPT = "a calm solo piano"
 # The benchmark measures the defaults, so thread settings inherited from the caller's shell are dropped.

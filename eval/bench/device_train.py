@@ -23,7 +23,7 @@ from stages.layouts import Layout
 from stages.trainer import TAG_PREFIX, save_checkpoint
 from stages.transformer import Transformer
 
-from .bench_stages import synthetic_records
+from .stage_speed import synthetic_records
 
 # Dense bf16 tensor-core peaks (vendor datasheets, no sparsity), matched as substrings of the CUDA device name.
 BF16_PEAK_FLOPS: dict[str, float] = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
@@ -185,7 +185,7 @@ def two_rank_check(size: str, steps: int, timeout_s: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as work:
         env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")}
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "eval.bench_device", "--size", size, "--two-rank-worker", work,
+               "-m", "eval.bench.device", "--size", size, "--two-rank-worker", work,
                "--train-steps", str(steps)]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)
         if proc.returncode:

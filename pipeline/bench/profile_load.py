@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .profile import available_profiles, load_profile
+from ..profile import available_profiles, load_profile
 
 
 def bench_config_load(quick: bool = False) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from typing import Any, Callable
 
 import torch
 
-from .orchestrator import Strata
-from .profile import load_profile
-from .random_run import build_random_run
+from ..orchestrator import Strata
+from ..profile import load_profile
+from ..random_run import build_random_run
 
 
 LAYOUTS = {layout: [f"stages.coarse.layout={layout}", f"stages.fine.layout={layout}"] for layout in ("flat", "delay")}

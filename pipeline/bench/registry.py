@@ -15,15 +15,15 @@ from typing import Any, Callable
 from data_prep.files import atomic_write_text
 
 BENCHMARKS: dict[str, str] = {
-    "codec": "eval.bench_codec:bench_codec",
-    "tokens": "eval.bench_tokens:bench_tokens",
-    "config": "pipeline.bench_config:bench_config_load",
-    "synth": "eval.bench_synth:bench_synth",
-    "audit": "eval.bench_audit:bench_audit",
-    "generate": "pipeline.bench_generate:bench_generate",
-    "stages": "eval.bench_stages:bench_stages",
-    "device": "eval.bench_device:bench_device",
-    "threads": "pipeline.bench_threads:bench_threads",
+    "codec": "eval.bench.codec:bench_codec",
+    "tokens": "eval.bench.tokens:bench_tokens",
+    "config": "pipeline.bench.profile_load:bench_config_load",
+    "synth": "eval.bench.synth:bench_synth",
+    "audit": "eval.bench.audit:bench_audit",
+    "generate": "pipeline.bench.generate:bench_generate",
+    "stages": "eval.bench.stage_speed:bench_stages",
+    "device": "eval.bench.device:bench_device",
+    "threads": "pipeline.bench.threads:bench_threads",
 }
 
 
