@@ -15,9 +15,10 @@ from pathlib import Path
 
 import torch
 
+from training.files import atomic_torch_save, atomic_write_text
+
 from ..audio_io import load_record_audio
 from ..errors import DataError
-from ..files import atomic_torch_save, atomic_write_text
 from ..rvq import ResidualVQ, stats_dict
 from .captions import augment_caption
 from .config import ClapConfig, RVQConfig

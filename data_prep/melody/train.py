@@ -19,9 +19,10 @@ from pathlib import Path
 
 import torch
 
+from training.files import atomic_torch_save, atomic_write_text
+
 from ..audio_io import load_record_audio
 from ..errors import DataError
-from ..files import atomic_torch_save, atomic_write_text
 from ..rvq import ResidualVQ
 from .config import MelodyConfig
 from .model import MelodyNet, chroma_features, semi_hard_triplet_loss

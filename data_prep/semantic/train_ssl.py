@@ -14,9 +14,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
+from training.files import atomic_torch_save
+
 from ..audio_io import load_audio, load_record_audio
 from ..errors import DataError
-from ..files import atomic_torch_save
 from .config import SemanticConfig
 from .features import FeatureExtractor
 from .ssl import create_model, model_hop
