@@ -173,7 +173,6 @@ class CodecTrainer(Solver):
             self.init_codebooks()
             self.save_snapshot()
         self._window = (time.monotonic(), 0, {})
-        self.saved_step = None  # the final checkpoint is always written, also when no step is left
         self.run(Budget(max_minutes or None))
         self.model.eval()
         return self.tokenizer
