@@ -14,8 +14,9 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
+from training.files import atomic_path
+
 from .errors import DataError
-from .files import atomic_path
 
 SILENCE_PEAK = 1e-4
 MIN_FRAMES = 2

@@ -1,101 +1,18 @@
-"""Atomic file writes: data is written to a temporary sibling, then renamed into place."""
+"""data_prep's checkpoint load, failing with a DataError; the atomic writers live in training.files and are
+re-exported here for the modules above data_prep that still import them from this module."""
 from __future__ import annotations
 
-import contextlib
-import glob
-import hashlib
 import os
-import socket
-import tempfile
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from training.files import atomic_path, atomic_torch_save, atomic_write_text, file_digest, sweep_stale_temps
+from training.files import load_weights as _load_weights
 
-def _owner() -> str:
-    """host-pid tag in temporary names, so a later writer can tell a killed writer's leftovers from a live one's."""
-    return f"{socket.gethostname().replace('.', '_')}-{os.getpid()}"
+from .errors import DataError
 
-
-def sweep_stale_temps(path: str | os.PathLike) -> int:
-    """Remove temporaries of `path` left by writers on this host that no longer run (killed mid-write); returns how many."""
-    path = Path(path)
-    host = socket.gethostname().replace(".", "_")
-    removed = 0
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.{glob.escape(host)}-*.tmp"):
-        pid = tmp.name[len(f".{path.name}.{host}-"):].split(".", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            tmp.unlink(missing_ok=True)
-            removed += 1
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it replaces `path`, on error it is removed.
-
-    Temporaries a killed writer left for the same path are removed first, so kill -9 and a re-run leave none behind.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sweep_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_owner()}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to `path` atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def atomic_torch_save(obj: object, path: str | os.PathLike) -> None:
-    """torch.save `obj` to `path` atomically, so a crash never leaves a half-written checkpoint."""
-    import torch
-
-    with atomic_path(path) as tmp:
-        # Saved through a file object so the archive's inner name, hence the bytes, never depend on the temporary name.
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-
-
-def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
-    """Hex digest (hashlib `algorithm`, SHA-256 by default) of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+__all__ = ["atomic_path", "atomic_torch_save", "atomic_write_text", "file_digest", "load_weights", "sweep_stale_temps"]
 
 
 def load_weights(path: str | os.PathLike) -> Any:
     """torch.load(weights_only=True) of a checkpoint; a truncated, corrupt or missing file is a one-line DataError."""
-    import torch
-
-    from .errors import DataError
-
-    if not os.path.isfile(path):
-        raise DataError(f"checkpoint not found: {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises RuntimeError/UnpicklingError/EOFError for damaged files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path} is not a readable checkpoint (truncated or corrupt?): {reason}") from None
+    return _load_weights(path, DataError)

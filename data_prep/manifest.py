@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from training.files import atomic_write_text, file_digest
+
 from .audio_io import probe
 from .errors import DataError
-from .files import atomic_write_text, file_digest
 from .segments import (
     DEFAULT_SEGMENT_SECONDS, check_disjoint_splits, check_segment_seconds, format_start, segment_bounds,
 )

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from training.files import atomic_torch_save
+
 from .errors import DataError
-from .files import atomic_torch_save, load_weights
+from .files import load_weights
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import math
 import os
 import socket
 from pathlib import Path
 from typing import Any, Callable, Iterator
+
+from training.schedule import lr_factor
 
 from .config import TrainConfig
 
@@ -52,16 +53,8 @@ def build_engine(model: Any, train: TrainConfig, micro_batch: int, world_size: i
 
 def warmup_cosine(train: TrainConfig, total_steps: int) -> Callable[[int], float]:
     """LR multiplier: linear warmup over warmup_steps, then cosine decay to min_lr_ratio at total_steps."""
-    warmup = max(0, train.warmup_steps)
-    floor = train.min_lr_ratio
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return factor
+    warmup, floor = max(0, train.warmup_steps), train.min_lr_ratio
+    return lambda step: lr_factor(step, total_steps, warmup, floor)
 
 
 def prepare_environment() -> None:

@@ -9,7 +9,7 @@ import torch
 
 from .config import ModelConfig
 from .errors import StageError
-from .files import atomic_save
+from training.files import atomic_torch_save
 from .layouts import Layout, layout_from_spec
 from .transformer import Transformer
 
@@ -49,7 +49,7 @@ class Stage:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write model.pt atomically."""
-        atomic_save(self.to_dict(), path)
+        atomic_torch_save(self.to_dict(), path)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Stage":

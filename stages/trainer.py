@@ -16,6 +16,9 @@ from typing import Any
 
 import torch
 
+from training.budget import Budget
+from training.solver import Solver
+
 from .batches import eval_batches, lm_loss, sample_batch, to_device
 from .config import StageConfig, TrainConfig
 from .deepspeed_config import build_engine, init_distributed
@@ -44,6 +47,116 @@ class TrainResult:
     model_path: str | None
 
 
+class StageSolver(Solver):
+    """One stage's DeepSpeed steps on the shared skeleton: DeepSpeed saves and loads the engine's checkpoints, the
+    skeleton keeps the loop, the step and time budgets and the checkpoint cadence. Every rank runs it."""
+
+    name = "stage"
+    error = StageError
+
+    def __init__(self, engine: Any, layout: Layout, records: list[dict[str, Any]], valid: list[dict[str, Any]],
+                 stage: str, stage_cfg: StageConfig, train_cfg: TrainConfig, ckpt_dir: Path, rank: int, world: int):
+        super().__init__(ckpt_dir, stage_cfg.steps, train_cfg.ckpt_every)
+        self.engine, self.layout, self.records, self.valid = engine, layout, records, valid
+        self.stage, self.stage_cfg, self.train_cfg, self.rank, self.world = stage, stage_cfg, train_cfg, rank, world
+        self.device = engine.device
+        self.drop = stage_cfg.cond_drop_prob if layout.uses_cond else 0.0
+        self.text_prob = stage_cfg.text_cond_prob if layout.uses_cond else 0.0
+        self.train_loss: float | None = None
+        self.val_loss: float | None = None
+        self.in_a_row, self.skipped = 0, 0
+        self.window_tokens, self.window_start = 0, time.perf_counter()
+        self.run_tokens, self.run_time = 0, 0.0
+        self.stop_at = self.total_steps
+        # A fresh run that stops before its first step has nothing worth a checkpoint.
+        self.saved_step = 0
+
+    def has_checkpoint(self) -> bool:
+        """Whether ckpt_dir holds a DeepSpeed checkpoint tag."""
+        return bool(checkpoint_tags(self.state_path))
+
+    def resume(self) -> bool:
+        """Load the latest DeepSpeed checkpoint (engine, optimizer, scheduler) and the losses it was saved with."""
+        if not self.has_checkpoint():
+            return False
+        path, client = self.engine.load_checkpoint(str(self.state_path), tag=checkpoint_tags(self.state_path)[-1])
+        if path is None:
+            raise StageError(f"could not load the latest checkpoint in {self.state_path}; remove it to fall back to an "
+                             "older one")
+        self.step = self.saved_step = int(client["step"])
+        # A resumed run that has no step left still reports the losses its checkpoint was saved with.
+        self.train_loss, self.val_loss = client.get("train_loss"), client.get("val_loss")
+        log.info("%s: resumed from %s at step %d", self.stage, path, self.step)
+        return True
+
+    def save(self) -> None:
+        """DeepSpeed checkpoint of the current step on every rank (see save_checkpoint)."""
+        save_checkpoint(self.engine, self.state_path, self.step, self.train_cfg.keep_last, self.rank, self.train_loss,
+                        self.val_loss)
+        self.saved_step = self.step
+
+    def should_stop(self) -> bool:
+        """Time budget spent on any rank: every rank agrees (one all-reduce)."""
+        return _any_rank(self.budget.spent(), self.device)
+
+    def checkpoint_due(self) -> bool:
+        """Every ckpt_every steps and at the last step of the schedule."""
+        return self.step % self.ckpt_every == 0 or self.step == self.total_steps
+
+    def train_step(self) -> dict[str, float]:
+        """grad_accum micro-batches, each redrawn while any rank's loss is non-finite (up to max_nonfinite in a row)."""
+        cfg, losses = self.train_cfg, []
+        for micro in range(cfg.grad_accum):
+            attempt = 0
+            while True:
+                seed = _seed(cfg.seed, self.rank, self.step, micro, attempt)
+                gen = torch.Generator().manual_seed(seed)
+                torch.manual_seed(seed + 1)
+                tokens, mask = sample_batch(self.layout, self.records, self.stage_cfg.batch_size, gen, self.drop,
+                                            self.text_prob, self.stage_cfg.melody_drop_prob)
+                loss = lm_loss(self.engine, to_device(tokens, self.device), mask, self.layout)
+                mean, finite = _reduce_loss(loss, self.world, self.device)
+                if finite:
+                    self.in_a_row = 0
+                    break
+                self.in_a_row, self.skipped, attempt = self.in_a_row + 1, self.skipped + 1, attempt + 1
+                if self.rank == 0:
+                    log.warning("%s step %d: non-finite loss, batch skipped (%d in a row)", self.stage, self.step,
+                                self.in_a_row)
+                    self.engine.monitor.write_events([("Train/nonfinite_skipped", self.skipped, self.step)])
+                if self.in_a_row >= cfg.max_nonfinite:
+                    raise StageError(
+                        f"{self.stage} training diverged: {self.in_a_row} non-finite losses in a row at step {self.step}; "
+                        "lower train.lr, raise train.warmup_steps or use train.grad_clip, then --resume")
+            self.engine.backward(loss)
+            self.engine.step()
+            losses.append(mean)
+            self.window_tokens += int(mask[:, 1:].sum()) * self.world
+        self.train_loss = sum(losses) / len(losses)
+        return {"loss": self.train_loss}
+
+    def after_step(self, terms: dict[str, float] | None) -> None:
+        """Monitor logs every log_every steps, validation every val_every steps and at the last step."""
+        step, total = self.step, self.total_steps
+        if step % self.train_cfg.log_every == 0 or step == self.stop_at:
+            elapsed = time.perf_counter() - self.window_start
+            rate = self.window_tokens / max(elapsed, 1e-9)
+            self.run_tokens, self.run_time = self.run_tokens + self.window_tokens, self.run_time + elapsed
+            self.window_tokens, self.window_start = 0, time.perf_counter()
+            lr = self.engine.get_lr()[0]
+            if self.rank == 0:
+                log.info("%s step %d/%d loss %.4f lr %.2e %.0f target tok/s", self.stage, step, total, self.train_loss,
+                         lr, rate)
+                self.engine.monitor.write_events([("Train/loss", self.train_loss, step), ("Train/lr", lr, step),
+                                                  ("Train/target_tokens_per_s", rate, step)])
+        if self.valid and (step % self.train_cfg.val_every == 0 or step == total):
+            self.val_loss = validate(self.engine, self.layout, self.valid, self.stage_cfg.batch_size, self.rank,
+                                     self.world, self.device)
+            if self.rank == 0:
+                log.info("%s step %d validation loss %.4f", self.stage, step, self.val_loss)
+                self.engine.monitor.write_events([("Val/loss", self.val_loss, step)])
+
+
 def train_stage(stage: str, records: list[dict[str, Any]], meta: dict[str, Any], stage_cfg: StageConfig,
                 train_cfg: TrainConfig, out_dir: str | Path, *, valid_records: list[dict[str, Any]] | None = None,
                 resume: bool = False, restart: bool = False, max_minutes: float | None = None,
@@ -55,7 +168,6 @@ def train_stage(stage: str, records: list[dict[str, Any]], meta: dict[str, Any],
     """
     if not records:
         raise StageError(f"no training records for the {stage} stage: run `strata tokenize` first")
-    import deepspeed
     import torch.distributed as dist
 
     rank, world = init_distributed()
@@ -65,85 +177,28 @@ def train_stage(stage: str, records: list[dict[str, Any]], meta: dict[str, Any],
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     dist.barrier()
     layout = make_layout(stage, meta, stage_cfg.crop_seconds, stage_cfg.layout, stage_cfg.melody)
-    engine = _engine(deepspeed, layout, stage_cfg, train_cfg, world, out_dir / "logs", stage)
-    step, resumed = _maybe_resume(engine, ckpt_dir, resume, stage)
-    device = engine.device
-    total = stage_cfg.steps
-    stop_at = total if max_steps is None else min(total, max_steps)
-    drop = stage_cfg.cond_drop_prob if layout.uses_cond else 0.0
-    text_prob = stage_cfg.text_cond_prob if layout.uses_cond else 0.0
-    if text_prob > 0 and rank == 0 and not any(r.get("cond_text") is not None for r in records):
-        log.warning("%s: text_cond_prob=%.2f but the cache holds no caption tokens (cache.caption_variants=0 or no "
-                    "captions): training on audio tokens only", stage, text_prob)
+    engine = _engine(layout, stage_cfg, train_cfg, world, out_dir / "logs", stage)
     valid = (valid_records or [])[: train_cfg.val_max_records]
-    started = time.monotonic()
-    window_tokens, window_start = 0, time.perf_counter()
-    run_tokens, run_time = 0, 0.0
-    in_a_row, skipped = 0, 0
-    # A resumed run that has no step left still reports the losses its checkpoint was saved with.
-    train_loss: float | None = resumed.get("train_loss")
-    val_loss: float | None = resumed.get("val_loss")
-    last_saved = step
+    solver = StageSolver(engine, layout, records, valid, stage, stage_cfg, train_cfg, ckpt_dir, rank, world)
+    if solver.has_checkpoint() and not resume:
+        raise StageError(f"{ckpt_dir} already holds {stage} checkpoints: pass --resume to continue, "
+                         "or --restart to start over")
+    solver.resume()
+    if solver.text_prob > 0 and rank == 0 and not any(r.get("cond_text") is not None for r in records):
+        log.warning("%s: text_cond_prob=%.2f but the cache holds no caption tokens (cache.caption_variants=0 or no "
+                    "captions): training on audio tokens only", stage, solver.text_prob)
+    total = stage_cfg.steps
+    solver.stop_at = total if max_steps is None else min(total, max_steps)
     engine.train()
-    while step < stop_at:
-        if _should_stop(started, max_minutes, device):
-            break
-        losses = []
-        for micro in range(train_cfg.grad_accum):
-            attempt = 0
-            while True:
-                seed = _seed(train_cfg.seed, rank, step, micro, attempt)
-                gen = torch.Generator().manual_seed(seed)
-                torch.manual_seed(seed + 1)
-                tokens, mask = sample_batch(layout, records, stage_cfg.batch_size, gen, drop, text_prob,
-                                            stage_cfg.melody_drop_prob)
-                loss = lm_loss(engine, to_device(tokens, device), mask, layout)
-                mean, finite = _reduce_loss(loss, world, device)
-                if finite:
-                    in_a_row = 0
-                    break
-                in_a_row, skipped, attempt = in_a_row + 1, skipped + 1, attempt + 1
-                if rank == 0:
-                    log.warning("%s step %d: non-finite loss, batch skipped (%d in a row)", stage, step, in_a_row)
-                    engine.monitor.write_events([("Train/nonfinite_skipped", skipped, step)])
-                if in_a_row >= train_cfg.max_nonfinite:
-                    raise StageError(
-                        f"{stage} training diverged: {in_a_row} non-finite losses in a row at step {step}; "
-                        "lower train.lr, raise train.warmup_steps or use train.grad_clip, then --resume")
-            engine.backward(loss)
-            engine.step()
-            losses.append(mean)
-            window_tokens += int(mask[:, 1:].sum()) * world
-        step += 1
-        train_loss = sum(losses) / len(losses)
-        if step % train_cfg.log_every == 0 or step == stop_at:
-            elapsed = time.perf_counter() - window_start
-            rate = window_tokens / max(elapsed, 1e-9)
-            run_tokens, run_time = run_tokens + window_tokens, run_time + elapsed
-            window_tokens, window_start = 0, time.perf_counter()
-            lr = engine.get_lr()[0]
-            if rank == 0:
-                log.info("%s step %d/%d loss %.4f lr %.2e %.0f target tok/s", stage, step, total, train_loss, lr, rate)
-                engine.monitor.write_events([("Train/loss", train_loss, step), ("Train/lr", lr, step),
-                                             ("Train/target_tokens_per_s", rate, step)])
-        if valid and (step % train_cfg.val_every == 0 or step == total):
-            val_loss = validate(engine, layout, valid, stage_cfg.batch_size, rank, world, device)
-            if rank == 0:
-                log.info("%s step %d validation loss %.4f", stage, step, val_loss)
-                engine.monitor.write_events([("Val/loss", val_loss, step)])
-        if step % train_cfg.ckpt_every == 0 or step == total:
-            save_checkpoint(engine, ckpt_dir, step, train_cfg.keep_last, rank, train_loss, val_loss)
-            last_saved = step
-    if step != last_saved:
-        save_checkpoint(engine, ckpt_dir, step, train_cfg.keep_last, rank, train_loss, val_loss)
-    finished = step >= total
+    finished = solver.run(Budget(max_minutes), stop_at=solver.stop_at)
+    step, train_loss, val_loss = solver.step, solver.train_loss, solver.val_loss
     model_path = str(out_dir / "model.pt")  # also on a time-limit stop, so a budgeted run always leaves a usable model
     export(engine, layout, train_cfg, ckpt_dir, step, model_path, rank,
            {"step": step, "total_steps": total, "finished": finished, "val_loss": val_loss, "train_loss": train_loss,
             "records": len(records), "train": asdict(train_cfg), "stage_config": asdict(stage_cfg)})
     dist.barrier()
     return TrainResult(stage, step, total, finished, train_loss, val_loss,
-                       run_tokens / run_time if run_time else 0.0, skipped, model_path)
+                       solver.run_tokens / solver.run_time if solver.run_time else 0.0, solver.skipped, model_path)
 
 
 def validate(engine: Any, layout: Layout, records: list[dict[str, Any]], batch_size: int, rank: int, world: int,
@@ -230,26 +285,11 @@ def _write_export(cfg: Any, layout: Layout, state: dict[str, torch.Tensor], path
     Stage(model, layout, info).save(path)
 
 
-def _engine(deepspeed: Any, layout: Layout, stage_cfg: StageConfig, train_cfg: TrainConfig, world: int,
-            log_dir: Path, stage: str) -> Any:
+def _engine(layout: Layout, stage_cfg: StageConfig, train_cfg: TrainConfig, world: int, log_dir: Path,
+            stage: str) -> Any:
     torch.manual_seed(train_cfg.seed)
     model = Transformer(stage_cfg.model, layout.vocab.size, streams=layout.streams)
     return build_engine(model, train_cfg, stage_cfg.batch_size, world, stage_cfg.steps, log_dir, stage)
-
-
-def _maybe_resume(engine: Any, ckpt_dir: Path, resume: bool, stage: str) -> tuple[int, dict[str, Any]]:
-    """(step, client state) of the latest checkpoint, or (0, {}) when there is none."""
-    if not checkpoint_tags(ckpt_dir):
-        return 0, {}
-    if not resume:
-        raise StageError(f"{ckpt_dir} already holds {stage} checkpoints: pass --resume to continue, "
-                         "or --restart to start over")
-    path, client = engine.load_checkpoint(str(ckpt_dir), tag=checkpoint_tags(ckpt_dir)[-1])
-    if path is None:
-        raise StageError(f"could not load the latest checkpoint in {ckpt_dir}; remove it to fall back to an older one")
-    step = int(client["step"])
-    log.info("%s: resumed from %s at step %d", stage, path, step)
-    return step, dict(client)
 
 
 def _seed(seed: int, rank: int, step: int, micro: int, attempt: int) -> int:
@@ -268,13 +308,11 @@ def _reduce_loss(loss: torch.Tensor, world: int, device: torch.device) -> tuple[
     return float(t[0]) / world, bool(t[1] == 0)
 
 
-def _should_stop(started: float, max_minutes: float | None, device: torch.device) -> bool:
-    """Time budget spent on any rank: every rank agrees (one all-reduce)."""
+def _any_rank(flag: bool, device: torch.device) -> bool:
+    """Whether `flag` holds on any rank, so every rank takes the same branch (one all-reduce)."""
     import torch.distributed as dist
 
-    if max_minutes is None:
-        return False
-    over = torch.tensor([1.0 if time.monotonic() - started > max_minutes * 60 else 0.0], device=device)
+    over = torch.tensor([1.0 if flag else 0.0], device=device)
     if dist.get_world_size() > 1:
         dist.all_reduce(over, op=dist.ReduceOp.MAX)
     return bool(over.item())

@@ -16,7 +16,8 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from ..files import atomic_torch_save, atomic_write_text
+from training.files import atomic_torch_save, atomic_write_text
+
 from .validate import check_meta, validate_record
 
 log = logging.getLogger(__name__)

@@ -131,7 +131,7 @@ def load_official(path: str | os.PathLike, audio_model: str, text_model: str,
 
 def save_official_layout(model: torch.nn.Module, path: str | os.PathLike, epoch: int = 0) -> None:
     """Write `model` the way the official training script does: {"epoch", "state_dict": {"module." + key}}."""
-    from ..files import atomic_torch_save
+    from training.files import atomic_torch_save
 
     state = {f"module.{k}": v for k, v in model.state_dict().items()}
     atomic_torch_save({"epoch": epoch, "state_dict": state}, path)

@@ -15,9 +15,13 @@ from pathlib import Path
 
 import torch
 
+from training.budget import Budget
+from training.files import atomic_torch_save, atomic_write_text
+from training.schedule import lr_factor, set_lr
+from training.solver import Solver
+
 from ..audio_io import load_record_audio
 from ..errors import DataError
-from ..files import atomic_torch_save, atomic_write_text
 from ..rvq import ResidualVQ, stats_dict
 from .captions import augment_caption
 from .config import ClapConfig, RVQConfig
@@ -97,12 +101,67 @@ def _crop_batch(mels: list[torch.Tensor], idx: list[int], frames: int, gen: torc
     return torch.stack(out)
 
 
-def _lr(step: int, cfg: ClapConfig) -> float:
-    t = cfg.train
-    if step < t.warmup_steps:
-        return t.lr * (step + 1) / t.warmup_steps
-    progress = min(1.0, (step - t.warmup_steps) / max(1, t.steps - t.warmup_steps))
-    return t.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+class ClapSolver(Solver):
+    """Contrastive steps of the small CLAP on precomputed log-mels: AdamW for the dense weights, SparseAdam for the
+    token table, warmup then cosine LR to 5% of the peak; the skeleton resumes and checkpoints it."""
+
+    name = "CLAP"
+    error = DataError
+
+    def __init__(self, cfg: ClapConfig, model: torch.nn.Module, records: list[dict], mels: list[torch.Tensor],
+                 work_dir: Path):
+        t = cfg.train
+        super().__init__(work_dir / "state.pt", t.steps, t.ckpt_every)
+        self.cfg, self.model, self.records, self.mels = cfg, model, records, mels
+        sparse = [model.text.token_embedding.weight]
+        self.dense = [p for n, p in model.named_parameters() if p is not sparse[0]]
+        self.opt = torch.optim.AdamW([{"params": [p for p in self.dense if p.dim() >= 2], "weight_decay": t.weight_decay},
+                                      {"params": [p for p in self.dense if p.dim() < 2], "weight_decay": 0.0}], lr=t.lr)
+        self.opt_sparse = torch.optim.SparseAdam(sparse, lr=t.lr)
+        self.losses: list[float] = []
+        self.rng = random.Random(t.seed)
+        self.gen = torch.Generator().manual_seed(t.seed)
+        self.frames = max(8, int(t.crop_seconds * cfg.sample_rate / cfg.mel_hop))
+        self.batch = min(t.batch_size, len(records))
+        self.loop_start = time.monotonic()
+
+    def train_step(self) -> None:
+        """One contrastive step on a random batch of crops and augmented captions."""
+        t = self.cfg.train
+        idx = self.rng.sample(range(len(self.records)), self.batch)
+        mel = _crop_batch(self.mels, idx, self.frames, self.gen)
+        tokens = self.model.tokenize([augment_caption(self.records[i], self.rng, t.caption_keep_prob,
+                                                      t.caption_free_prob) for i in idx])
+        set_lr([self.opt, self.opt_sparse], t.lr * lr_factor(self.step, t.steps, t.warmup_steps, floor=0.05))
+        loss = self.model.contrastive_loss(mel, tokens)
+        self.opt.zero_grad(set_to_none=True)
+        self.opt_sparse.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.dense, 1.0)
+        self.opt.step()
+        self.opt_sparse.step()
+        self.losses.append(float(loss.detach()))
+
+    def after_step(self, terms: dict[str, float] | None) -> None:
+        """Log the mean loss of the last 25 steps every 25 steps."""
+        if self.step % 25 == 0:
+            log.info("step %d/%d loss %.3f (%.2f s elapsed)", self.step, self.total_steps, sum(self.losses[-25:]) / 25,
+                     time.monotonic() - self.loop_start)
+
+    def state(self) -> dict:
+        """Model, both optimizers, the loss history and both RNGs."""
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                "optimizer_sparse": self.opt_sparse.state_dict(), "losses": self.losses,
+                "py_rng": self.rng.getstate(), "torch_rng": self.gen.get_state()}
+
+    def load_state(self, state: dict) -> None:
+        """Put back what `state` saved."""
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.opt_sparse.load_state_dict(state["optimizer_sparse"])
+        self.losses = list(state["losses"])
+        self.rng.setstate(state["py_rng"])
+        self.gen.set_state(state["torch_rng"])
 
 
 def train_small_clap(cfg: ClapConfig, records: list[dict], work_dir: Path, out_path: Path,
@@ -116,68 +175,23 @@ def train_small_clap(cfg: ClapConfig, records: list[dict], work_dir: Path, out_p
     model = tok.model
     work_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, t.threads))
-    start_time = time.monotonic()
+    # The budget covers the log-mel precompute too.
+    budget = Budget(max_minutes if max_minutes is not None else t.max_minutes)
     mels = compute_mels(tok, records, work_dir / "mels.pt")
-    log.info("log-mels ready for %d clips (%.1f s)", len(mels), time.monotonic() - start_time)
-    sparse = [model.text.token_embedding.weight]
-    dense = [(n, p) for n, p in model.named_parameters() if p is not sparse[0]]
-    opt = torch.optim.AdamW([{"params": [p for _, p in dense if p.dim() >= 2], "weight_decay": t.weight_decay},
-                             {"params": [p for _, p in dense if p.dim() < 2], "weight_decay": 0.0}], lr=t.lr)
-    opt_sparse = torch.optim.SparseAdam(sparse, lr=t.lr)
-    step, losses = 0, []
-    rng = random.Random(t.seed)
-    gen = torch.Generator().manual_seed(t.seed)
-    state_path = work_dir / "state.pt"
-    if resume and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        opt_sparse.load_state_dict(state["optimizer_sparse"])
-        step, losses = state["step"], state["losses"]
-        rng.setstate(state["py_rng"])
-        gen.set_state(state["torch_rng"])
-        log.info("resumed CLAP training at step %d", step)
-    frames = max(8, int(t.crop_seconds * cfg.sample_rate / cfg.mel_hop))
-    batch = min(t.batch_size, len(records))
-    budget = (max_minutes if max_minutes is not None else t.max_minutes) * 60.0
-    loop_start = time.monotonic()
-    deadline = start_time + budget
+    log.info("log-mels ready for %d clips (%.1f s)", len(mels), budget.elapsed())
+    solver = ClapSolver(cfg, model, records, mels, work_dir)
+    if resume and solver.resume():
+        log.info("resumed CLAP training at step %d", solver.step)
     model.train()
-
-    def checkpoint() -> None:
-        atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                           "optimizer_sparse": opt_sparse.state_dict(), "step": step, "losses": losses,
-                           "py_rng": rng.getstate(), "torch_rng": gen.get_state()}, state_path)
-
-    while step < t.steps:
-        if time.monotonic() > deadline:
-            log.info("time budget reached at step %d", step)
-            break
-        idx = rng.sample(range(len(records)), batch)
-        mel = _crop_batch(mels, idx, frames, gen)
-        tokens = model.tokenize([augment_caption(records[i], rng, t.caption_keep_prob, t.caption_free_prob) for i in idx])
-        for group in opt.param_groups + opt_sparse.param_groups:
-            group["lr"] = _lr(step, cfg)
-        loss = model.contrastive_loss(mel, tokens)
-        opt.zero_grad(set_to_none=True)
-        opt_sparse.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for _, p in dense], 1.0)
-        opt.step()
-        opt_sparse.step()
-        losses.append(float(loss.detach()))
-        step += 1
-        if step % 25 == 0:
-            log.info("step %d/%d loss %.3f (%.2f s elapsed)", step, t.steps, sum(losses[-25:]) / 25,
-                     time.monotonic() - loop_start)
-        if step % t.ckpt_every == 0:
-            checkpoint()
-    checkpoint()
+    finished = solver.run(budget)
+    if not finished:
+        log.info("time budget reached at step %d", solver.step)
     model.eval()
-    zero_unseen_tokens(model, opt_sparse)
+    zero_unseen_tokens(model, solver.opt_sparse)
     tok.save(out_path)
-    result = ClapTrainResult(step, sum(losses[-20:]) / max(1, len(losses[-20:])),
-                             time.monotonic() - start_time, step >= t.steps, len(records))
+    losses = solver.losses
+    result = ClapTrainResult(solver.step, sum(losses[-20:]) / max(1, len(losses[-20:])), budget.elapsed(), finished,
+                             len(records))
     atomic_write_text(work_dir / "summary.json", json.dumps(asdict(result), indent=2) + "\n")
     return tok, result
 

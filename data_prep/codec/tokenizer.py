@@ -8,9 +8,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from training.files import atomic_torch_save, atomic_write_text, file_digest
+
 from ..audio_io import as_mono_batch
 from ..errors import DataError
-from ..files import atomic_torch_save, atomic_write_text, file_digest, load_weights
+from ..files import load_weights
 from .config import CodecConfig, CodecTrainConfig
 from .model import OFFICIAL, SMALL, bandwidth_per_level, build_official, build_small
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -11,8 +10,12 @@ from typing import Callable
 
 import torch
 
+from training.budget import Budget
+from training.files import atomic_write_text
+from training.schedule import decay_factor, set_lr
+from training.solver import Solver
+
 from ..errors import DataError
-from ..files import atomic_torch_save, atomic_write_text
 from .codebooks import ResidualCapture, codebooks, kmeans_init_, replace_dead_codes_
 from .config import CodecConfig
 from .losses import MultiScaleMel, mel_losses
@@ -51,13 +54,17 @@ class ClipSampler:
         return options[int(torch.randint(0, len(options), (1,), generator=self.generator))]
 
 
-class CodecTrainer:
+class CodecTrainer(Solver):
     """Trains a small CodecTokenizer on clips; checkpoints {model, optimizer, step, RNG} atomically to `work_dir`."""
+
+    name = "codec"
+    error = DataError
 
     def __init__(self, cfg: CodecConfig, clips: list[torch.Tensor], work_dir: str | Path,
                  on_log: Callable[[dict], None] | None = None):
         if cfg.pretrained is not None:
             raise DataError("codec.pretrained is set: a pretrained codec needs no training (set codec.pretrained=null to train)")
+        super().__init__(Path(work_dir) / STATE_NAME, cfg.train.steps, cfg.train.ckpt_every)
         self.cfg = cfg
         self.tcfg = cfg.train
         self.work_dir = Path(work_dir)
@@ -68,46 +75,27 @@ class CodecTrainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.tcfg.lr, betas=(0.5, 0.9))
         self.mels = MultiScaleMel(cfg.sample_rate, list(self.tcfg.mel_scales))
         self.capture = ResidualCapture(self.model)
-        self.step = 0
         self.history: list[dict] = []
         self.on_log = on_log
-        self._replaced = 0
+        self._window: tuple[float, int, dict[str, float]] = (time.monotonic(), 0, {})
 
-    @property
-    def state_path(self) -> Path:
-        return self.work_dir / STATE_NAME
-
-    def resume(self) -> bool:
-        """Load the latest checkpoint from `work_dir` if there is one; returns whether it did."""
-        if not self.state_path.is_file():
-            return False
-        try:
-            state = torch.load(self.state_path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise DataError(f"codec training checkpoint {self.state_path} is unreadable ({type(exc).__name__}): delete it to restart") from None
-        try:
-            saved = config_from_dict(state["config"])
-            if asdict(saved) != asdict(self.cfg):
-                log.warning("resuming codec training with a config that differs from the checkpoint's")
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-            raise DataError(f"codec training checkpoint {self.state_path} is unreadable ({type(exc).__name__}): delete it to restart") from None
-        self.step = int(state["step"])
+    def load_state(self, state: dict) -> None:
+        """Put back model, optimizer, RNGs and the log of a checkpoint."""
+        saved = config_from_dict(state["config"])
+        if asdict(saved) != asdict(self.cfg):
+            log.warning("resuming codec training with a config that differs from the checkpoint's")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
         self.history = list(state.get("history", []))
         # Lines logged after this checkpoint by a run that was then killed are dropped: they are about to be redone.
         atomic_write_text(self.work_dir / "log.jsonl", "".join(json.dumps(e) + "\n" for e in self.history))
         torch.set_rng_state(state["rng"])
         self.sampler.generator.set_state(state["data_rng"])
-        return True
 
-    def save_state(self) -> None:
-        """Atomic checkpoint of everything needed to continue exactly."""
-        atomic_torch_save({
-            "config": asdict(self.cfg), "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "step": self.step, "rng": torch.get_rng_state(), "data_rng": self.sampler.generator.get_state(),
-            "history": self.history,
-        }, self.state_path)
+    def state(self) -> dict:
+        """Everything needed to continue exactly (the skeleton adds the step)."""
+        return {"config": asdict(self.cfg), "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "rng": torch.get_rng_state(), "data_rng": self.sampler.generator.get_state(), "history": self.history}
 
     def save_snapshot(self) -> Path:
         """fp16 tokenizer file of the current weights, for learning-curve evaluation."""
@@ -128,17 +116,14 @@ class CodecTrainer:
         """Constant LR, then (if train.lr_decay > 0) a linear decay to lr * lr_min_ratio over the
         last part of the step budget (or of this invocation's time budget)."""
         t = self.tcfg
-        lr = t.lr
-        if t.lr_decay > 0:
-            ramp = min(1.0, max(0.0, (progress - (1.0 - t.lr_decay)) / t.lr_decay))
-            lr = t.lr * (1.0 - (1.0 - t.lr_min_ratio) * ramp)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        return lr
+        return set_lr(self.optimizer, t.lr * decay_factor(progress, t.lr_min_ratio, "linear", t.lr_decay))
 
     def train_step(self) -> dict:
-        """One optimisation step on a fresh batch with a random bandwidth; returns the loss terms."""
+        """One optimisation step on a fresh batch with a random bandwidth at the scheduled LR; returns the loss terms."""
         t = self.tcfg
+        # Step progress counts from step 0, so a resumed step-budgeted run follows the uninterrupted schedule;
+        # a time budget belongs to one invocation, so its share restarts with each run.
+        self.set_lr(max(self.step / max(1, self.total_steps), self.budget.share()))
         x = self.sampler.batch(t.batch_size)
         bandwidth = self.sampler.choice(list(t.bandwidths))
         self.model.train()
@@ -158,44 +143,37 @@ class CodecTrainer:
         for book, inputs in zip(codebooks(self.model), self.capture.inputs):
             if inputs is not None:
                 replaced += replace_dead_codes_(book, inputs, t.dead_code_threshold, t.dead_code_reset)
-        self.step += 1
         terms = {"loss": loss, "time_l1": l_time, "log_mel": l_log, "lin_mel": l_lin, "commit": l_commit}
         out = {key: float(value.detach()) for key, value in terms.items()}
         out.update(bandwidth=bandwidth, replaced=replaced, lr=self.optimizer.param_groups[0]["lr"])
         return out
 
+    def after_step(self, terms: dict | None) -> None:
+        """Log the window's mean loss terms every `log_every` steps and write a snapshot every `snapshot_every`."""
+        window_start, window_steps, acc = self._window
+        for key, value in (terms or {}).items():
+            acc[key] = acc.get(key, 0.0) + value
+        window_steps += 1
+        if self.step % self.tcfg.log_every == 0 or self.step == self.total_steps:
+            elapsed = time.monotonic() - window_start
+            entry = {"step": self.step, "steps_per_s": round(window_steps / max(elapsed, 1e-9), 3)}
+            entry.update({k: round(v / window_steps, 5) for k, v in acc.items()})
+            self._log(entry)
+            window_start, window_steps, acc = time.monotonic(), 0, {}
+        self._window = (window_start, window_steps, acc)
+        if self.tcfg.snapshot_every and self.step % self.tcfg.snapshot_every == 0:
+            self.save_snapshot()
+
     def train(self, steps: int | None = None, max_minutes: float | None = None) -> CodecTokenizer:
         """Train until `steps` total steps or `max_minutes` of wall time; checkpoints periodically and at the end."""
         torch.set_num_threads(max(1, self.tcfg.threads))
         torch.set_flush_denormal(True)
-        total = self.tcfg.steps if steps is None else steps
+        self.total_steps = self.tcfg.steps if steps is None else steps
         if self.step == 0 and not self.state_path.exists():
             self.init_codebooks()
             self.save_snapshot()
-        begin = time.monotonic()
-        deadline = begin + max_minutes * 60 if max_minutes else math.inf
-        window_start, window_steps, acc = time.monotonic(), 0, {}
-        while self.step < total and time.monotonic() < deadline:
-            # Step progress counts from step 0, so a resumed step-budgeted run follows the uninterrupted schedule;
-            # a time budget belongs to one invocation, so its share restarts with each run.
-            progress = max(self.step / max(1, total),
-                           (time.monotonic() - begin) / (deadline - begin) if max_minutes else 0.0)
-            self.set_lr(progress)
-            terms = self.train_step()
-            window_steps += 1
-            for key, value in terms.items():
-                acc[key] = acc.get(key, 0.0) + value
-            if self.step % self.tcfg.log_every == 0 or self.step == total:
-                elapsed = time.monotonic() - window_start
-                entry = {"step": self.step, "steps_per_s": round(window_steps / max(elapsed, 1e-9), 3)}
-                entry.update({k: round(v / window_steps, 5) for k, v in acc.items()})
-                self._log(entry)
-                window_start, window_steps, acc = time.monotonic(), 0, {}
-            if self.step % self.tcfg.ckpt_every == 0:
-                self.save_state()
-            if self.tcfg.snapshot_every and self.step % self.tcfg.snapshot_every == 0:
-                self.save_snapshot()
-        self.save_state()
+        self._window = (time.monotonic(), 0, {})
+        self.run(Budget(max_minutes or None))
         self.model.eval()
         return self.tokenizer
 

@@ -15,9 +15,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from training.files import atomic_torch_save
+
 from ..audio_io import as_mono_batch
 from ..errors import DataError
-from ..files import atomic_torch_save, load_weights
+from ..files import load_weights
 from ..rvq import ResidualVQ
 from .config import MelodyConfig, MelodyTrainConfig
 from .features import fold_chroma, semitone_frames

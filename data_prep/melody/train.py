@@ -19,9 +19,13 @@ from pathlib import Path
 
 import torch
 
+from training.budget import Budget
+from training.files import atomic_torch_save, atomic_write_text
+from training.schedule import lr_factor, set_lr
+from training.solver import Solver
+
 from ..audio_io import load_record_audio
 from ..errors import DataError
-from ..files import atomic_torch_save, atomic_write_text
 from ..rvq import ResidualVQ
 from .config import MelodyConfig
 from .model import MelodyNet, chroma_features, semi_hard_triplet_loss
@@ -128,6 +132,56 @@ def fit_melody_rvq(tok: MelodyTokenizer, feats: list[torch.Tensor]) -> torch.Ten
     return emb
 
 
+class MelodySolver(Solver):
+    """Semi-hard triplet steps of the melody embedding with a 50-step linear warmup to a constant LR; the skeleton
+    resumes and checkpoints it."""
+
+    name = "melody"
+    error = DataError
+    warmup_steps = 50
+
+    def __init__(self, cfg: MelodyConfig, feats: list[torch.Tensor], groups: list[list[int]], singles: list[int],
+                 work_dir: Path):
+        t = cfg.train
+        super().__init__(work_dir / "state.pt", t.steps, t.ckpt_every)
+        self.cfg, self.feats, self.groups, self.singles = cfg, feats, groups, singles
+        self.net = MelodyNet(cfg.width, cfg.embed_dim)
+        self.opt = torch.optim.AdamW(self.net.parameters(), lr=t.lr, weight_decay=0.01)
+        self.losses: list[float] = []
+        self.rng, self.gen = random.Random(t.seed), torch.Generator().manual_seed(t.seed)
+        self.loop_start = time.monotonic()
+
+    def train_step(self) -> None:
+        """One triplet step on a fresh batch of paired windows."""
+        t = self.cfg.train
+        x, labels = sample_batch(self.feats, self.groups, self.singles, self.cfg, self.rng, self.gen)
+        set_lr(self.opt, t.lr * lr_factor(self.step, t.steps, self.warmup_steps, floor=1.0))
+        loss = semi_hard_triplet_loss(self.net(x), labels, t.margin)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.losses.append(float(loss.detach()))
+
+    def after_step(self, terms: dict[str, float] | None) -> None:
+        """Log the mean loss of the last 50 steps every 50 steps."""
+        if self.step % 50 == 0:
+            log.info("step %d/%d triplet loss %.4f (%.0f s)", self.step, self.total_steps, sum(self.losses[-50:]) / 50,
+                     time.monotonic() - self.loop_start)
+
+    def state(self) -> dict:
+        """Model, optimizer, the loss history and both RNGs."""
+        return {"model": self.net.state_dict(), "optimizer": self.opt.state_dict(), "losses": self.losses,
+                "py_rng": self.rng.getstate(), "torch_rng": self.gen.get_state()}
+
+    def load_state(self, state: dict) -> None:
+        """Put back what `state` saved."""
+        self.net.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.losses = list(state["losses"])
+        self.rng.setstate(state["py_rng"])
+        self.gen.set_state(state["torch_rng"])
+
+
 def train_melody(cfg: MelodyConfig, records: list[dict], work_dir: Path, out_path: Path,
                  max_minutes: float | None = None, resume: bool = True) -> tuple[MelodyTokenizer, MelodyTrainResult]:
     """Train the embedding on train-split `records`, fit its RVQ on train windows, and write melody.pt."""
@@ -137,54 +191,23 @@ def train_melody(cfg: MelodyConfig, records: list[dict], work_dir: Path, out_pat
     torch.manual_seed(t.seed)
     work_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, t.threads))
-    start_time = time.monotonic()
+    # The budget covers the feature precompute too.
+    budget = Budget(max_minutes if max_minutes is not None else t.max_minutes)
     feats = compute_features(records, cfg, work_dir / "features.pt")
     groups, singles = melody_groups(records)
-    log.info("melody features for %d clips (%d same-melody groups), %.1f s", len(feats), len(groups),
-             time.monotonic() - start_time)
-    net = MelodyNet(cfg.width, cfg.embed_dim)
-    opt = torch.optim.AdamW(net.parameters(), lr=t.lr, weight_decay=0.01)
-    step, losses = 0, []
-    rng, gen = random.Random(t.seed), torch.Generator().manual_seed(t.seed)
-    state_path = work_dir / "state.pt"
-    if resume and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        net.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        step, losses = state["step"], state["losses"]
-        rng.setstate(state["py_rng"])
-        gen.set_state(state["torch_rng"])
-        log.info("resumed melody training at step %d", step)
-    budget = (max_minutes if max_minutes is not None else t.max_minutes) * 60.0
-    loop_start = time.monotonic()
-
-    def checkpoint() -> None:
-        atomic_torch_save({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "losses": losses,
-                           "py_rng": rng.getstate(), "torch_rng": gen.get_state()}, state_path)
-
-    net.train()
-    while step < t.steps and time.monotonic() - start_time <= budget:
-        x, labels = sample_batch(feats, groups, singles, cfg, rng, gen)
-        for g in opt.param_groups:
-            g["lr"] = t.lr * min(1.0, (step + 1) / 50)
-        loss = semi_hard_triplet_loss(net(x), labels, t.margin)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-        step += 1
-        if step % 50 == 0:
-            log.info("step %d/%d triplet loss %.4f (%.0f s)", step, t.steps, sum(losses[-50:]) / 50,
-                     time.monotonic() - loop_start)
-        if step % t.ckpt_every == 0:
-            checkpoint()
-    checkpoint()
+    log.info("melody features for %d clips (%d same-melody groups), %.1f s", len(feats), len(groups), budget.elapsed())
+    solver = MelodySolver(cfg, feats, groups, singles, work_dir)
+    if resume and solver.resume():
+        log.info("resumed melody training at step %d", solver.step)
+    solver.net.train()
+    finished = solver.run(budget)
+    net = solver.net
     net.eval()
     tok = MelodyTokenizer.learned(cfg, net)
     train_emb = fit_melody_rvq(tok, feats)
     tok.save(out_path)
-    tail = losses[-20:]
-    result = MelodyTrainResult(step, sum(tail) / max(1, len(tail)), time.monotonic() - start_time, step >= t.steps,
+    tail = solver.losses[-20:]
+    result = MelodyTrainResult(solver.step, sum(tail) / max(1, len(tail)), budget.elapsed(), finished,
                                len(groups), len(singles))
     summary = {**asdict(result), "rvq": {"levels": tok.rvq.levels, "bins": tok.rvq.bins,
                                          "train_relative_mse": tok.rvq.stats(train_emb).relative_mse}}

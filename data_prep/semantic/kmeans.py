@@ -7,8 +7,10 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
+from training.files import atomic_torch_save
+
 from ..errors import DataError
-from ..files import atomic_torch_save, load_weights
+from ..files import load_weights
 from .config import KMeansConfig
 
 

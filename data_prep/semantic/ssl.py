@@ -12,8 +12,9 @@ from typing import Any
 import torch
 import torchaudio.compliance.kaldi as kaldi
 
+from training.files import atomic_torch_save
+
 from ..errors import DataError
-from ..files import atomic_torch_save
 from .config import SemanticConfig
 from .fairseq2_env import ensure_fairseq2
 

@@ -6,8 +6,10 @@ from dataclasses import asdict
 
 import torch
 
+from training.files import atomic_torch_save
+
 from ..errors import DataError
-from ..files import atomic_torch_save, load_weights
+from ..files import load_weights
 from .config import KMeansConfig, SemanticConfig, SSLTrainConfig
 from .features import FeatureExtractor
 from .kmeans import assign, load_centroids

@@ -8,15 +8,17 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
+from training.budget import Budget
+from training.schedule import lr_factor, set_lr
+from training.solver import Solver
+
 from ..audio_io import load_audio, load_record_audio
 from ..errors import DataError
-from ..files import atomic_torch_save
 from .config import SemanticConfig
 from .features import FeatureExtractor
 from .ssl import create_model, model_hop
@@ -61,10 +63,53 @@ def random_segments(clips: Sequence[torch.Tensor], n: int, length: int, gen: tor
 def lr_at(step: int, cfg: SemanticConfig) -> float:
     """Linear warmup then cosine decay to 10% of the peak."""
     t = cfg.train
-    if step < t.warmup_steps:
-        return t.lr * (step + 1) / max(1, t.warmup_steps)
-    progress = min(1.0, (step - t.warmup_steps) / max(1, t.steps - t.warmup_steps))
-    return t.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return t.lr * lr_factor(step, t.steps, t.warmup_steps, floor=0.1)
+
+
+class SSLSolver(Solver):
+    """wav2vec 2.0 pretraining steps on random crops of `clips`; the skeleton resumes and checkpoints them."""
+
+    name = "semantic-ssl"
+    error = DataError
+
+    def __init__(self, cfg: SemanticConfig, clips: Sequence[torch.Tensor], state_path: Path):
+        t = cfg.train
+        super().__init__(state_path, t.steps, t.ckpt_every)
+        self.cfg, self.clips = cfg, clips
+        self.model = create_model(cfg)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=t.lr, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01)
+        self.gen = torch.Generator().manual_seed(t.seed)
+        self.loss_ema = float("nan")
+        self.length = int(t.segment_seconds * cfg.sample_rate)
+
+    def train_step(self) -> dict[str, float]:
+        """One contrastive + diversity step at the scheduled LR; returns its loss."""
+        t = self.cfg.train
+        set_lr(self.opt, lr_at(self.step, self.cfg))
+        loss = _train_step(self.model, random_segments(self.clips, t.batch_size, self.length, self.gen), self.opt,
+                           t.grad_clip)
+        if math.isfinite(loss):
+            self.loss_ema = loss if math.isnan(self.loss_ema) else 0.95 * self.loss_ema + 0.05 * loss
+        return {"loss": loss}
+
+    def after_step(self, terms: dict[str, float] | None) -> None:
+        """Log the loss and its moving average every 10 steps (and after the first)."""
+        if self.step % 10 == 0 or self.step == 1:
+            log.info("semantic-ssl step %d/%d loss %.4f (ema %.4f)", self.step, self.total_steps,
+                     (terms or {}).get("loss", float("nan")), self.loss_ema)
+
+    def state(self) -> dict[str, Any]:
+        """Model, optimizer, both RNGs and the loss average."""
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "generator": self.gen.get_state(),
+                "torch_rng": torch.get_rng_state(), "loss": self.loss_ema}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Put back what `state` saved."""
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.loss_ema = float(state["loss"])
 
 
 def train_ssl(
@@ -90,50 +135,17 @@ def train_ssl(
         raise DataError(f"semantic.train.segment_seconds={t.segment_seconds} is too short for masked prediction: use at least 1.0")
     state_path = Path(state_dir) / STATE_FILE
     torch.manual_seed(t.seed)
-    model = create_model(cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=t.lr, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01)
-    gen = torch.Generator().manual_seed(t.seed)
-    step, loss_ema = 0, float("nan")
+    solver = SSLSolver(cfg, clips, state_path)
     if restart and state_path.is_file():
         state_path.unlink()
-    if state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        gen.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        step, loss_ema = int(state["step"]), float(state["loss"])
-        log.info("resumed semantic-ssl at step %d", step)
-    length = int(t.segment_seconds * cfg.sample_rate)
-    deadline = None if max_minutes is None else time.monotonic() + 60.0 * max_minutes
-    model.train()
-
-    def checkpoint() -> None:
-        atomic_torch_save(
-            {"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-             "torch_rng": torch.get_rng_state(), "step": step, "loss": loss_ema},
-            state_path,
-        )
-
-    while step < t.steps:
-        if deadline is not None and time.monotonic() > deadline:
-            checkpoint()
-            export_tokenizer(cfg, model, clips, out_path)
-            log.info("semantic-ssl time budget reached at step %d/%d (model exported); re-run to continue", step, t.steps)
-            return {"step": float(step), "loss": loss_ema, "finished": 0.0}
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg)
-        loss = _train_step(model, random_segments(clips, t.batch_size, length, gen), opt, t.grad_clip)
-        if math.isfinite(loss):
-            loss_ema = loss if math.isnan(loss_ema) else 0.95 * loss_ema + 0.05 * loss
-        step += 1
-        if step % 10 == 0 or step == 1:
-            log.info("semantic-ssl step %d/%d loss %.4f (ema %.4f)", step, t.steps, loss, loss_ema)
-        if step % max(1, t.ckpt_every) == 0:
-            checkpoint()
-    checkpoint()
-    export_tokenizer(cfg, model, clips, out_path)
-    return {"step": float(step), "loss": loss_ema, "finished": 1.0}
+    if solver.resume():
+        log.info("resumed semantic-ssl at step %d", solver.step)
+    solver.model.train()
+    finished = solver.run(Budget(max_minutes))
+    export_tokenizer(cfg, solver.model, clips, out_path)
+    if not finished:
+        log.info("semantic-ssl time budget reached at step %d/%d (model exported); re-run to continue", solver.step, t.steps)
+    return {"step": float(solver.step), "loss": solver.loss_ema, "finished": 1.0 if finished else 0.0}
 
 
 def _train_step(model: torch.nn.Module, batch: torch.Tensor, opt: torch.optim.Optimizer, grad_clip: float) -> float:

@@ -19,9 +19,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from training.files import atomic_write_text
+
 from ..audio_io import save_wav
 from ..errors import DataError
-from ..files import atomic_write_text
 from ..manifest import file_md5, split_for, write_manifest
 from .arrange import arrange, choose_lineups, choose_shared
 from .captions import caption

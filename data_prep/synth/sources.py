@@ -14,7 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ..files import atomic_write_text
+from training.files import atomic_write_text
 
 CACHE_VERSION = 1
 MIN_NOTES = 8
