@@ -19,8 +19,8 @@ BUDGETS: dict[str, dict[str, float]] = {
                    "semantic": 9, "coarse": 12, "fine": 8},
     "smoke": {"clips": 48, "melody_pairs": 4, "codec": 0.5, "clap": 0.5, "melody": 0.3, "semantic_ssl": 0.3,
               "semantic": 0.5, "coarse": 0.5, "fine": 0.5},
-    "embedded": {"clips": 600, "melody_pairs": 40, "codec": 101, "clap": 9, "melody": 4, "semantic_ssl": 15,
-                 "semantic": 40, "coarse": 55, "fine": 55},
+    "embedded": {"clips": 5000, "melody_pairs": 330, "windows_per_piece": 6, "codec": 101, "clap": 13, "melody": 4,
+                 "semantic_ssl": 15, "semantic": 70, "coarse": 100, "fine": 55},
 }
 
 
@@ -47,9 +47,13 @@ def recipe_steps(run: RunDir, scale: str) -> list[RecipeStep]:
     def minutes(key: str) -> tuple[str, ...]:
         return ("--max-minutes", f"{b[key]:g}")
 
+    # Thousands of clips need more clips per corpus piece than the sources' defaults (the chorales run out).
+    windows = (f"data.windows_per_piece={int(b['windows_per_piece'])}",) if "windows_per_piece" in b else ()
+
     steps = [
         RecipeStep("synthetic data", ("data", "synth", *r, "--num-clips", str(int(b["clips"])),
-                                      "--melody-pairs", str(int(b["melody_pairs"]))), "data/manifest.jsonl", b["clips"] / 200),
+                                      "--melody-pairs", str(int(b["melody_pairs"])), *windows),
+                   "data/manifest.jsonl", b["clips"] / 200),
         RecipeStep("codec", ("train", "codec", *r, "--resume", *minutes("codec")), "tokenizers/codec.pt", b["codec"]),
         RecipeStep("clap + rvq", ("train", "clap", *r, "--resume", *minutes("clap")), "tokenizers/rvq.pt", b["clap"] + 1),
     ]

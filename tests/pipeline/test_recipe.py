@@ -60,3 +60,9 @@ def test_step_that_does_not_produce_its_output_is_an_error(tmp_path):
     run = _run(tmp_path)
     with pytest.raises(RuntimeError, match="is missing"):
         run_recipe(run, "demo-train", lambda argv: 0, log=lambda s: None)
+
+
+def test_embedded_scale_asks_for_more_clips_per_piece(tmp_path):
+    synth = recipe_steps(_run(tmp_path), "embedded")[0].argv
+    assert "5000" in synth and "data.windows_per_piece=6" in synth
+    assert not any(a.startswith("data.windows_per_piece") for a in recipe_steps(_run(tmp_path), "demo-train")[0].argv)
