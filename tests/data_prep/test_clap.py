@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from data_prep.clap.laion import clap_module, clip_tokenize
 from data_prep.clap.tokenizer import ConditionTokenizer, window_starts
 from data_prep.clap.train import train_small_clap
-from data_prep.manifest import read_manifest, split_records
 from data_prep.errors import DataError
+from data_prep.manifest import read_manifest, split_records
 from data_prep.rvq import ResidualVQ
 
 sys.path.insert(0, str(Path(__file__).parent))
