@@ -1,6 +1,8 @@
 """Manifests: one JSON object per line describing a clip (id, path, caption, seconds, sample_rate, md5, split, ...).
 
 `path` is stored relative to the manifest's folder (or absolute) and resolved to an absolute path on reading.
+The split rule, the one every reader and trainer follows: a record without `split` is a training clip ("train");
+read_manifest writes that default into each record it returns, so held-out ("valid"/"test") means an explicit split.
 `build_user_manifest` makes one from a folder of the user's own audio, with optional captions, one row per file
 or (split_by="segments") one row per time segment of each file, with `start`/`end` seconds into the file.
 """
@@ -24,6 +26,8 @@ from .segments import (
 )
 
 SPLITS = ("train", "valid", "test")
+DEFAULT_SPLIT = "train"
+HELD_OUT_SPLITS = ("valid", "test")
 SPLIT_MODES = ("files", "segments")
 HELD_OUT_MIN_FILES = 3
 REQUIRED = {"id": str, "path": str, "seconds": (int, float), "sample_rate": int}
@@ -80,7 +84,8 @@ def validate_records(records: list[dict], where: str = "manifest") -> None:
 
 
 def read_manifest(path: str | os.PathLike, check_files: bool = False) -> list[dict]:
-    """Read and validate a manifest.jsonl; each record's `path` becomes absolute (relative to the manifest)."""
+    """Read and validate a manifest.jsonl; each record's `path` becomes absolute (relative to the manifest) and a
+    record without `split` gets split="train" (DEFAULT_SPLIT), so callers filter on `record["split"]` alone."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"manifest not found: {path} (build one with `strata data synth` or `strata data manifest`)")
@@ -94,6 +99,7 @@ def read_manifest(path: str | os.PathLike, check_files: bool = False) -> list[di
         except json.JSONDecodeError as exc:
             raise DataError(f"{path} line {number}: not valid JSON ({exc.msg})") from None
         validate_record(record, f"{path} line {number}")
+        record.setdefault("split", DEFAULT_SPLIT)
         record["path"] = str((base / record["path"]).resolve()) if not os.path.isabs(record["path"]) else record["path"]
         if check_files and not os.path.isfile(record["path"]):
             raise DataError(f"{path} line {number}: audio file missing: {record['path']}")
@@ -104,6 +110,14 @@ def read_manifest(path: str | os.PathLike, check_files: bool = False) -> list[di
         raise DataError(f"manifest {path} has no records")
     validate_records(records, str(path))
     return records
+
+
+def split_records(records: Iterable[dict], *splits: str) -> list[dict]:
+    """The records whose split is one of `splits` (a record without `split` is "train", as read_manifest fills in)."""
+    unknown = [s for s in splits if s not in SPLITS]
+    if unknown or not splits:
+        raise DataError(f"split {unknown[0] if unknown else None!r} is not one of {', '.join(SPLITS)}")
+    return [r for r in records if r.get("split", DEFAULT_SPLIT) in splits]
 
 
 def manifest_line(record: dict) -> str:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from data_prep.files import atomic_path, atomic_write_text
+from training.files import atomic_path, atomic_write_text
 
 from .memorization import AuditResult
 

@@ -18,8 +18,8 @@ import torch
 
 from data_prep.audio_io import load_record_audio
 from data_prep.codec import CodecTokenizer
-from data_prep.files import atomic_write_text
 from data_prep.manifest import read_manifest
+from training.files import atomic_write_text
 
 from .codec_eval import EvalClip, evaluate, select_clips
 

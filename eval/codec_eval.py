@@ -13,7 +13,7 @@ import torch
 from data_prep.codec import CodecTokenizer
 from data_prep.codec.codebooks import usage_perplexity
 from data_prep.codec.losses import MultiScaleMel, mel_distance
-from data_prep.files import atomic_write_text
+from training.files import atomic_write_text
 
 EVAL_SPLITS = ("valid", "test")
 MEL_SCALES = [256, 512, 1024, 2048]

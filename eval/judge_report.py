@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from data_prep.files import atomic_write_text
+from training.files import atomic_write_text
 
 from .judge_features import harmonic_ratio, loudness_db, spectral_flatness
 from .significance import adherence_test, position, share

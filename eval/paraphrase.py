@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from data_prep.errors import DataError
-from data_prep.files import atomic_write_text
+from training.files import atomic_write_text
 
 from .judge import attribute_values
 

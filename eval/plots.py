@@ -25,7 +25,7 @@ def save_spectrogram_row(wavs: list[torch.Tensor], sample_rate: int, path: str |
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from data_prep.files import atomic_path
+    from training.files import atomic_path
 
     specs = [log_spectrogram(w, sample_rate).numpy() for w in wavs]
     top = max(float(s.max()) for s in specs)

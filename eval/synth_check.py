@@ -17,8 +17,8 @@ import numpy as np
 
 from data_prep.audio_io import load_record_audio
 from data_prep.errors import DataError
-from data_prep.files import atomic_write_text
 from data_prep.manifest import read_manifest
+from training.files import atomic_write_text
 
 from .pitch import MelodyCounts, melody_counts, track_pitch
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from data_prep.files import atomic_write_text, file_digest
+from training.files import atomic_write_text, file_digest
 
 from .errors import UserError
 

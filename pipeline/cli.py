@@ -9,6 +9,7 @@ from typing import Sequence
 
 from data_prep.errors import DataError
 from stages.errors import StageError
+from training.errors import CheckpointError
 
 from .commands import audit, bench, data, demo, eval as eval_cmd, export, generate, init, tokenize, train
 from .errors import UserError
@@ -16,7 +17,7 @@ from .threads import apply_threads, set_passive_wait
 
 EXIT_USER_ERROR = 2
 COMMANDS = (init, data, train, tokenize, generate, eval_cmd, audit, bench, export, demo)
-USER_ERRORS: tuple[type[BaseException], ...] = (UserError, DataError, StageError)
+USER_ERRORS: tuple[type[BaseException], ...] = (UserError, DataError, StageError, CheckpointError)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from data_prep.files import atomic_torch_save, load_weights
+from training.files import atomic_torch_save, load_weights
 
 from .checksums import write_checksums
 from .run_dir import STAGE_NAMES, RunDir

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from data_prep.files import atomic_write_text
+from training.files import atomic_write_text
 
 from .errors import UserError
 from .evaluate import EvalOptions, evaluate_run

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from data_prep.audio_io import save_wav
-from data_prep.files import atomic_write_text, file_digest
+from training.files import atomic_write_text, file_digest
 
 from .orchestrator import Generation
 from .run_dir import STAGE_NAMES, RunDir

@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_prep.files import atomic_write_text
+from training.files import atomic_write_text
 
 from .errors import UserError
 from .profile import Profile, load_profile, profile_to_yaml

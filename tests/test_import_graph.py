@@ -16,13 +16,8 @@ KNOWN_CYCLES: set[frozenset[str]] = {
     # layouts.py imports delay_layouts inside a function to register the delay layouts that subclass its own.
     frozenset({"stages.delay_layouts", "stages.layouts"}),
 }
-# Known command -> command imports (shared helpers living in one command's module); other work empties this set.
-KNOWN_COMMAND_IMPORTS: set[tuple[str, str]] = {
-    ("pipeline.commands.eval_codec", "pipeline.commands.train_codec"),
-    ("pipeline.commands.eval_semantic", "pipeline.commands.train_semantic"),
-    ("pipeline.commands.tokenize", "pipeline.commands.train_semantic"),
-    ("pipeline.commands.train_kmeans", "pipeline.commands.train_semantic"),
-}
+# Known command -> command imports; empty: shared code lives in pipeline.commands.common or pipeline.drivers.
+KNOWN_COMMAND_IMPORTS: set[tuple[str, str]] = set()
 
 
 def module_files() -> dict[str, Path]:

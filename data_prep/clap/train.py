@@ -41,34 +41,6 @@ class ClapTrainResult:
     train_clips: int
 
 
-def read_records(manifest: str | Path) -> list[dict]:
-    """Manifest records with absolute audio paths (data_prep.manifest when present, else plain JSONL)."""
-    manifest = Path(manifest)
-    if not manifest.is_file():
-        raise DataError(f"manifest not found: {manifest} (run `strata data synth` or `strata data manifest` first)")
-    try:
-        from ..manifest import read_manifest  # type: ignore[attr-defined]
-    except ImportError:
-        read_manifest = None
-    if read_manifest is not None:
-        return read_manifest(manifest)
-    records = []
-    for line in manifest.read_text().splitlines():
-        if line.strip():
-            rec = json.loads(line)
-            path = Path(rec["path"])
-            rec["path"] = str(path if path.is_absolute() else (manifest.parent / path).resolve())
-            records.append(rec)
-    return records
-
-
-def split_records(records: list[dict], split: str) -> list[dict]:
-    """Records of one split (all records when none carries a split field)."""
-    if not any("split" in r for r in records):
-        return list(records)
-    return [r for r in records if r.get("split") == split]
-
-
 def compute_mels(tok: ConditionTokenizer, records: list[dict], cache: Path | None = None) -> list[torch.Tensor]:
     """Log-mel [n_mels, frames] (float16) per record, cached in `cache` so a resumed run skips it."""
     ids = [r["id"] for r in records]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import dataclasses
 from dataclasses import asdict
 from pathlib import Path
 
@@ -52,8 +53,9 @@ class MelodyTokenizer:
         return cls(config, "learned", net or MelodyNet(config.width, config.embed_dim), rvq)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "MelodyTokenizer":
-        """Rebuild a learned tokenizer from melody.pt (weights + RVQ + config)."""
+    def load(cls, path: str | os.PathLike, rvq_levels: int | None = None, rvq_bins: int | None = None) -> "MelodyTokenizer":
+        """Rebuild a learned tokenizer from melody.pt (weights + RVQ + config); `rvq_levels`/`rvq_bins` replace the
+        saved RVQ shape in the config, for a refit of the RVQ."""
         path = Path(path)
         if not path.is_file():
             raise DataError(f"melody tokenizer not found: {path} (run `strata train melody` first)")
@@ -61,6 +63,8 @@ class MelodyTokenizer:
         data = dict(blob["config"])
         train = MelodyTrainConfig(**data.pop("train", {}))
         config = MelodyConfig(**data, train=train)
+        config = dataclasses.replace(config, rvq_levels=rvq_levels or config.rvq_levels,
+                                     rvq_bins=rvq_bins or config.rvq_bins)
         net = MelodyNet(config.width, config.embed_dim)
         net.load_state_dict(blob["state_dict"])
         rvq = ResidualVQ.from_state(blob["rvq"]) if blob.get("rvq") is not None else None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import dataclasses
 from dataclasses import asdict
 
 import torch
@@ -43,14 +44,19 @@ class SemanticTokenizer:
         return cls(FeatureExtractor(cfg, model))
 
     @classmethod
-    def load(cls, semantic_path: str | os.PathLike, kmeans_path: str | os.PathLike | None = None) -> "SemanticTokenizer":
-        """Rebuild from semantic.pt (config, weights, statistics) and optionally kmeans.pt (centroids)."""
+    def load(cls, semantic_path: str | os.PathLike, kmeans_path: str | os.PathLike | None = None,
+             kmeans: KMeansConfig | None = None, layer: int | None = None) -> "SemanticTokenizer":
+        """Rebuild from semantic.pt (config, weights, statistics) and optionally kmeans.pt (centroids).
+
+        `kmeans` and `layer` replace the saved config's k-means settings and SSL feature layer (a refit's choices).
+        """
         if not os.path.isfile(semantic_path):
             raise DataError(f"semantic tokenizer not found: {semantic_path} (run `strata train semantic-ssl` or `strata train kmeans`)")
         blob = load_weights(semantic_path)
         if blob.get("format") != FORMAT:
             raise DataError(f"{semantic_path} is not a Strata semantic tokenizer file")
         cfg = config_from_dict(blob["config"])
+        cfg = dataclasses.replace(cfg, kmeans=kmeans or cfg.kmeans, layer=cfg.layer if layer is None else layer)
         model = None
         if cfg.source == "ssl":
             model = create_model(cfg)

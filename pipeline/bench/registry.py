@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from data_prep.files import atomic_write_text
+from training.files import atomic_write_text
 
 BENCHMARKS: dict[str, str] = {
     "codec": "eval.bench.codec:bench_codec",

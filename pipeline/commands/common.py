@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
+import sys
 
-from ..errors import UserError
+from ..resume_rule import decide_resume
 from ..run_dir import RunDir
 
 
@@ -40,18 +42,16 @@ def add_resume_arguments(parser: argparse.ArgumentParser, state: str) -> None:
     group.add_argument("--fresh", dest="restart", action="store_true", help=argparse.SUPPRESS)
 
 
-def resume_decision(args: argparse.Namespace, has_state: bool, where: object) -> bool:
-    """True to continue the saved state, False to start from scratch (the caller discards the state when args.restart).
+def resume_flags(args: argparse.Namespace) -> tuple[bool, bool]:
+    """(--resume, --restart) as parsed; absent flags count as not given."""
+    return bool(getattr(args, "resume", False)), bool(getattr(args, "restart", False))
 
-    Saved state with neither flag is an error, so a typo never silently retrains or silently continues.
-    """
-    resume, restart = bool(getattr(args, "resume", False)), bool(getattr(args, "restart", False))
-    if resume and restart:
-        raise UserError("--resume and --restart contradict each other: pick one")
-    if restart or not has_state:
-        if resume:
-            print(f"note: no training state in {where} yet: starting fresh", flush=True)
-        return False
-    if not resume:
-        raise UserError(f"{where} holds an earlier training state: pass --resume to continue it or --restart to discard it")
-    return True
+
+def resume_decision(args: argparse.Namespace, has_state: bool, where: object) -> bool:
+    """The resume rule (pipeline.resume_rule.decide_resume) applied to the parsed --resume/--restart flags."""
+    return decide_resume(*resume_flags(args), has_state, where)
+
+
+def command_line() -> str:
+    """The running `strata ...` command line, shell-quoted, for model cards."""
+    return "strata " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -9,10 +9,11 @@ with one `hostname slots=N` line per machine and the run folder on a shared file
 from __future__ import annotations
 
 import argparse
+import os
 
-from ..errors import UserError
+from ..drivers.stage import train_run_stage
 from ..run_dir import STAGE_NAMES
-from .common import add_resume_arguments, add_run_argument, resume_decision, run_dir
+from .common import add_resume_arguments, add_run_argument, resume_flags, run_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,24 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the run's token cache, train the stage, export runs/R/stages/<stage>/model.pt when finished."""
-    import os
-
-    from data_prep.cache import TokenCache
-    from stages.trainer import checkpoint_tags, train_stage
-
-    rd = run_dir(args)
-    ckpt_dir = rd.stage_dir(args.stage) / "checkpoints"
-    resume = resume_decision(args, bool(checkpoint_tags(ckpt_dir)), ckpt_dir)
-    profile = rd.load_profile(args.overrides)
-    cache = TokenCache(rd.cache_dir)
-    records = cache.records("train")
-    if not records:
-        raise UserError(f"the token cache {rd.cache_dir} has no split=='train' records: check the manifest splits")
-    result = train_stage(args.stage, records, cache.meta, getattr(profile.stages, args.stage), profile.train,
-                         rd.stage_dir(args.stage), valid_records=cache.records("valid"), resume=resume,
-                         restart=not resume, max_minutes=args.max_minutes, max_steps=args.max_steps)
-    rank = int(os.environ.get("RANK", "0"))
-    if rank == 0:
+    result = train_run_stage(run_dir(args), args.stage, args.overrides, *resume_flags(args), args.max_minutes,
+                             args.max_steps)
+    if int(os.environ.get("RANK", "0")) == 0:
         losses = ", ".join(f"{k} loss {v:.4f}" for k, v in (("train", result.train_loss), ("valid", result.val_loss))
                            if v is not None)
         if result.finished:

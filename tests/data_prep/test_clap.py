@@ -10,8 +10,9 @@ import torch.nn.functional as F
 
 from data_prep.clap.laion import clap_module, clip_tokenize
 from data_prep.clap.tokenizer import ConditionTokenizer, window_starts
-from data_prep.clap.train import read_records, split_records, train_small_clap
+from data_prep.clap.train import train_small_clap
 from data_prep.errors import DataError
+from data_prep.manifest import read_manifest, split_records
 from data_prep.rvq import ResidualVQ
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -82,7 +83,7 @@ def test_tokens_without_rvq_is_a_user_error():
 
 def test_training_resumes_to_the_same_weights(tmp_path):
     manifest = write_corpus(tmp_path / "data", n=8, seconds=1.5)
-    records = split_records(read_records(manifest), "train")
+    records = split_records(read_manifest(manifest), "train")
     cfg = tiny_config(steps=4)
     straight, res = train_small_clap(cfg, records, tmp_path / "a", tmp_path / "a.pt")
     assert res.steps == 4 and res.finished
@@ -114,7 +115,7 @@ def test_train_and_eval_commands(tmp_path, monkeypatch, capsys):
             "clap.train.crop_seconds=0.5", "clap.mel_hop=320", "rvq.levels=2", "rvq.bins=4"]
     rd = RunDir.from_arg("r")
     rd.create(load_profile("tiny", over))
-    with pytest.raises(DataError, match="manifest not found"):
+    with pytest.raises(UserError, match="no manifest at"):
         train_clap.run(_args(run="r"))
     write_corpus(rd.data_dir, n=10, seconds=1.5)
     assert train_clap.run(_args(run="r")) == 0

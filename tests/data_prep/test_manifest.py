@@ -10,7 +10,7 @@ import pytest
 from data_prep.audio_io import save_wav
 from data_prep.errors import DataError
 from data_prep.manifest import (
-    build_user_manifest, read_captions, read_manifest, split_for, validate_record, write_manifest,
+    build_user_manifest, read_captions, read_manifest, split_for, split_records, validate_record, write_manifest,
 )
 
 
@@ -25,6 +25,21 @@ def test_round_trip_resolves_relative_paths(tmp_path: Path) -> None:
     assert rows[0]["path"] == str((tmp_path / "sub" / "audio" / "a.wav").resolve())
     assert rows[1]["path"] == "/abs/b.wav"
     assert json.loads(manifest.read_text().splitlines()[0])["path"] == "audio/a.wav"
+
+
+def test_a_record_without_split_is_a_training_record(tmp_path: Path) -> None:
+    manifest = tmp_path / "m.jsonl"
+    bare = {k: v for k, v in _record("bare", "audio/c.wav").items() if k != "split"}
+    rows = [bare, _record("t", "audio/t.wav"), {**_record("v", "audio/v.wav"), "split": "valid"},
+            {**_record("x", "audio/x.wav"), "split": "test"}]
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    records = read_manifest(manifest)
+    assert [r["split"] for r in records] == ["train", "train", "valid", "test"]
+    assert [r["id"] for r in split_records(records, "train")] == ["bare", "t"]
+    assert [r["id"] for r in split_records(records, "valid", "test")] == ["v", "x"]
+    assert [r["id"] for r in split_records([bare], "train")] == ["bare"]
+    with pytest.raises(DataError, match="'heldout' is not one of"):
+        split_records(records, "heldout")
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from data_prep.clap.train import read_records, split_records
+from data_prep.manifest import read_manifest, split_records
 from data_prep.errors import DataError
 from data_prep.melody.config import MelodyConfig, MelodyTrainConfig
 from data_prep.melody.model import semi_hard_triplet_loss
@@ -75,7 +75,7 @@ def test_semi_hard_triplet_loss():
 
 def test_train_and_retrieve(tmp_path):
     manifest = write_melody_corpus(tmp_path / "data", groups=5, seconds=8.0, heldout=2)
-    records = read_records(manifest)
+    records = read_manifest(manifest)
     train = split_records(records, "train")
     assert len(melody_groups(train)[0]) == 3
     cfg = MelodyConfig(kind="learned", rvq_levels=2, rvq_bins=8, width=16, embed_dim=24,

@@ -79,6 +79,19 @@ def test_tokens_at_25_hz_and_save_load_round_trip(tmp_path, source):
     assert torch.equal(again.centroids, tok.centroids) and again.vocab_size == 8
 
 
+def test_load_takes_the_refit_kmeans_and_layer(tmp_path):
+    torch.manual_seed(0)
+    cfg = tiny_cfg(source="ssl")
+    SemanticTokenizer.from_config(cfg).save(tmp_path / "semantic.pt")
+    refit = KMeansConfig(clusters=4, iters=3)
+    again = SemanticTokenizer.load(tmp_path / "semantic.pt", kmeans=refit, layer=1)
+    assert again.cfg.kmeans == refit and again.cfg.layer == 1
+    plain = SemanticTokenizer.load(tmp_path / "semantic.pt")
+    wav = torch.randn(1, SR)
+    assert not torch.allclose(again.extractor.raw(wav, SR), plain.extractor.raw(wav, SR))
+    assert plain.cfg.kmeans == cfg.kmeans and plain.cfg.layer == 2
+
+
 def test_tokens_need_centroids():
     tok = SemanticTokenizer.from_config(tiny_cfg(source="mel"))
     with pytest.raises(DataError, match="train kmeans"):

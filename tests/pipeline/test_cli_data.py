@@ -99,7 +99,7 @@ def test_manifest_hint_and_segment_mode(runs: Path, tmp_path: Path, capsys: pyte
 
 
 def test_codec_eval_clips_come_from_held_out_segments(runs: Path, tmp_path: Path) -> None:
-    from pipeline.commands.eval_codec import load_eval_clips
+    from pipeline.drivers.codec import load_eval_clips
 
     audio = tmp_path / "long"
     rng = np.random.default_rng(2)

@@ -91,3 +91,16 @@ def test_no_traceback_without_debug_and_traceback_with_it(tmp_path):
         [sys.executable, "-m", "pipeline.cli", "--debug", "generate", "x", "--run", "missing"], capture_output=True, text=True
     )
     assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_damaged_checkpoint_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys):
+    run = tmp_path / "runs" / "r"
+    assert main(["--quiet", "init", "--run", str(run), "--profile", "tiny"]) == 0
+    capsys.readouterr()
+    damaged = run / "tokenizers" / "codec.pt"
+    damaged.parent.mkdir(parents=True, exist_ok=True)
+    damaged.write_bytes(b"PK\x03\x04 not a whole zip archive")
+    assert main(["export", "--run", str(run), "--to", str(tmp_path / "shipped")]) == 2
+    line = _one_error_line(capsys)
+    assert str(damaged) in line
+    assert not (tmp_path / "shipped").exists()
