@@ -7,7 +7,7 @@ The decode step is injected (`DecodeFn`) so that the procedure is testable witho
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 
@@ -17,6 +17,9 @@ from eval.sinkhorn import SinkhornSettings
 from .errors import UserError
 from .profile import AuditConfig
 from .run_dir import RunDir
+
+if TYPE_CHECKING:
+    from stages.token_spec import TokenSpec
 
 DecodeFn = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 
@@ -48,23 +51,24 @@ def select_examples(records: list[dict[str, Any]], num_examples: int, seed: int)
 def decode_groups(
     records: Sequence[dict[str, Any]],
     decode_fn: DecodeFn,
-    semantic_rate: float,
+    tokens: "TokenSpec",
     prompt_seconds: Sequence[float],
     continuation_seconds: float,
     batch_size: int = 16,
 ) -> tuple[list[PromptGroup], list[str]]:
     """Greedy continuations for every prompt length; examples too short for prompt + continuation are skipped and noted."""
-    n_cont = int(round(continuation_seconds * semantic_rate))
+    n_cont = tokens.seconds_to(continuation_seconds, "semantic")
     if n_cont < 1:
-        raise UserError(f"--continuation-seconds {continuation_seconds:g} is less than one semantic token at {semantic_rate:g} Hz")
+        raise UserError(f"--continuation-seconds {continuation_seconds:g} is less than one semantic token at "
+                        f"{tokens.semantic_rate:g} Hz")
     groups: list[PromptGroup] = []
     notes: list[str] = []
     for seconds in prompt_seconds:
-        n_prompt = int(round(seconds * semantic_rate))
+        n_prompt = tokens.seconds_to(seconds, "semantic")
         usable = [(i, r) for i, r in enumerate(records) if r["semantic"].shape[0] >= n_prompt + n_cont]
         if len(usable) < len(records):
             notes.append(f"prompt {seconds:g}s: {len(records) - len(usable)} of {len(records)} examples are shorter than "
-                         f"{(n_prompt + n_cont) / semantic_rate:g}s of semantic tokens and were skipped")
+                         f"{tokens.to_seconds(n_prompt + n_cont, 'semantic'):g}s of semantic tokens and were skipped")
         gen_rows, tgt_rows = [], []
         for start in range(0, len(usable), batch_size):
             chunk = usable[start : start + batch_size]
@@ -91,14 +95,14 @@ def run_audit(
     records: Sequence[dict[str, Any]],
     centroids: torch.Tensor,
     decode_fn: DecodeFn,
-    semantic_rate: float,
+    tokens: "TokenSpec",
     config: AuditConfig = AuditConfig(),
 ) -> AuditResult:
     """Select examples, decode every prompt length, and score exact / approximate matches against calibrated tau."""
     if not records:
         raise UserError(f"no token records in split '{config.split}' to audit: check --split or run `strata tokenize`")
     chosen = select_examples(list(records), config.num_examples, config.seed)
-    groups, notes = decode_groups(chosen, decode_fn, semantic_rate, config.prompt_seconds,
+    groups, notes = decode_groups(chosen, decode_fn, tokens, config.prompt_seconds,
                                   config.continuation_seconds, config.batch_size)
     if not any(g.generated.shape[0] for g in groups):
         raise UserError("every example is shorter than prompt + continuation: lower --prompt-seconds or --continuation-seconds")
@@ -107,7 +111,7 @@ def run_audit(
     result = memorization_audit(groups, centroids, max_fpr=config.max_fpr, settings=settings,
                                 max_negatives=config.max_negatives, seed=config.seed,
                                 trivial_entropy=config.trivial_entropy)
-    result.settings.update({"split": config.split, "num_examples": len(chosen), "semantic_rate": semantic_rate,
+    result.settings.update({"split": config.split, "num_examples": len(chosen), "semantic_rate": tokens.semantic_rate,
                             "prompt_seconds": list(config.prompt_seconds),
                             "continuation_seconds": config.continuation_seconds})
     result.notes.extend(notes)
@@ -132,6 +136,7 @@ def audit_run(run: RunDir, config: AuditConfig, out_dir: Path | None = None) -> 
     from data_prep.semantic.kmeans import load_centroids
     from eval.audit_report import write_audit_report
     from stages.stage import Stage
+    from stages.token_spec import TokenSpec
 
     validate_config(config)
     for path, command in ((run.tokenizer("kmeans"), "strata train kmeans"), (run.stage_model("semantic"), "strata train stage --stage semantic")):
@@ -140,12 +145,12 @@ def audit_run(run: RunDir, config: AuditConfig, out_dir: Path | None = None) -> 
     cache = TokenCache(run.cache_dir)
     stage = Stage.load(run.stage_model("semantic"))
     centroids = load_centroids(run.tokenizer("kmeans"))
-    semantic_rate = float(cache.meta["semantic_rate"])
-    if int(cache.meta["semantic_bins"]) != centroids.shape[0]:
-        raise UserError(f"the cache has {cache.meta['semantic_bins']} semantic bins but kmeans.pt has {centroids.shape[0]} "
+    tokens = TokenSpec.from_meta(cache.meta)
+    if tokens.semantic_bins != centroids.shape[0]:
+        raise UserError(f"the cache has {tokens.semantic_bins} semantic bins but kmeans.pt has {centroids.shape[0]} "
                         "centroids: re-run `strata tokenize` after `strata train kmeans`")
     records = cache.records(config.split)
-    result = run_audit(records, centroids, semantic_decode_fn(stage), semantic_rate, config)
+    result = run_audit(records, centroids, semantic_decode_fn(stage), tokens, config)
     if config.novelty_samples > 0:
         result.novelty = novelty_check(run, cache.records("train"), config)
     crop = float(stage.layout.crop_seconds)

@@ -169,13 +169,9 @@ def seam_report(strata: Strata, wav: "torch.Tensor", segment_joins: list[float])
     """Click check at every coarse-window join and story boundary of a generated clip (eval/rhythm.seam_ratio)."""
     from eval.rhythm import seam_ratio
 
-    from .windows import sliding_steps
+    from stages.continuation import window_joins
 
-    layout = strata.stages["coarse"].layout
-    rate = float(layout.meta["acoustic_rate"])
-    frames = int(round(wav.numel() / strata.sample_rate * rate))
-    window = layout.seconds_to(layout.crop_seconds, "acoustic_rate")
-    joins = [s.start / rate for s in sliding_steps(frames, window)[1:]] + list(segment_joins)
+    joins = window_joins(strata.stages["coarse"].layout, wav.numel() / strata.sample_rate) + list(segment_joins)
     ratio = seam_ratio(wav, strata.sample_rate, joins)
     return (f"Largest sample-to-sample jump within 10 ms of the story clip's {len(joins)} window joins and segment boundary, "
             f"relative to the clip's own 99th-percentile jump: **{ratio:.2f}** (a click would be well above 1).")

@@ -21,7 +21,6 @@ from .inputs import read_input_audio, read_melody
 from .profile import Profile
 from .run_dir import STAGE_NAMES, RunDir
 from .settings import GenerationSettings, settings_from
-from .windows import sliding_steps
 
 if TYPE_CHECKING:
     from data_prep.clap import ConditionTokenizer
@@ -270,64 +269,26 @@ class Strata:
         return sem.expand(batch, -1), codes.expand(batch, -1, -1)
 
     def _semantic(self, conds, seconds, segment_seconds, melody, prompt, sampling, cfg_scale, generator) -> torch.Tensor:
-        from stages.sampling import generate_semantic
+        from stages.continuation import windowed_semantic
 
         stage = self.stages["semantic"]
-        rate = float(stage.layout.meta["semantic_rate"])
-        total = max(1, int(round(seconds * rate)))
-        stream = prompt if prompt is not None else torch.zeros((conds[0].shape[0], 0), dtype=torch.long)
-        offset = stream.shape[1]
-        for seg_start, seg_end, cond in self._segments(conds, total, rate, segment_seconds):
-            for step in sliding_steps(seg_end - seg_start, stage.layout.crop_tokens, first_context=stream.shape[1]):
-                pos = offset + seg_start + step.start
-                prefix = stream[:, pos - step.context:pos] if step.context else None
-                mel = _melody_window(melody, stage.layout, pos - step.context) if melody is not None else None
-                new = generate_semantic(stage.model, stage.layout, cond, step.end - step.start, prefix=prefix, melody=mel,
-                                        cfg_scale=cfg_scale, generator=generator, **sampling)
-                stream = torch.cat([stream, new], 1)
-        return stream[:, offset:]
+        return windowed_semantic(stage.model, stage.layout, conds, seconds, segment_seconds, melody=melody,
+                                 prompt=prompt, cfg_scale=cfg_scale, generator=generator, **sampling)
 
     def _coarse(self, conds, semantic, seconds, segment_seconds, prompt, sampling, cfg_scale, generator,
                 sem_prompt=None, melody=None) -> torch.Tensor:
-        from stages.sampling import generate_coarse
+        from stages.continuation import windowed_coarse
 
         stage = self.stages["coarse"]
-        meta = stage.layout.meta
-        ratio = float(meta["semantic_rate"]) / float(meta["acoustic_rate"])
-        total = max(1, int(round(seconds * float(meta["acoustic_rate"]))))
-        window = stage.layout.seconds_to(stage.layout.crop_seconds, "acoustic_rate")
-        b, q = semantic.shape[0], stage.layout.n_coarse
-        stream = prompt if prompt is not None else torch.zeros((b, q, 0), dtype=torch.long)
-        offset = stream.shape[2]
-        full_sem = torch.cat([sem_prompt, semantic], 1) if sem_prompt is not None else semantic
-        sem_offset = 0 if sem_prompt is not None else offset
-        for seg_start, seg_end, cond in self._segments(conds, total, float(meta["acoustic_rate"]), segment_seconds):
-            for step in sliding_steps(seg_end - seg_start, window, first_context=stream.shape[2]):
-                pos = offset + seg_start + step.start
-                frames = step.end - step.start
-                s_lo = int(round((pos - step.context - sem_offset) * ratio))
-                s_len = int(round((step.context + frames) * ratio))
-                sem = _pad_right(full_sem[:, max(0, s_lo):max(0, s_lo) + s_len], s_len)
-                prefix = stream[:, :, pos - step.context:pos] if step.context else None
-                mel = _melody_window(melody, stage.layout, max(0, s_lo)) if melody is not None else None
-                new = generate_coarse(stage.model, stage.layout, cond, sem, frames, prefix=prefix, melody=mel,
-                                      cfg_scale=cfg_scale, generator=generator, **sampling)
-                stream = torch.cat([stream, new], 2)
-        return stream[:, :, offset:]
+        return windowed_coarse(stage.model, stage.layout, conds, semantic, seconds, segment_seconds, prompt=prompt,
+                               sem_prompt=sem_prompt, melody=melody, cfg_scale=cfg_scale, generator=generator,
+                               **sampling)
 
     def _fine(self, coarse: torch.Tensor, sampling: dict, generator: torch.Generator) -> torch.Tensor:
         from stages.sampling import generate_fine
 
         stage = self.stages["fine"]
         return generate_fine(stage.model, stage.layout, coarse, generator=generator, **sampling)
-
-    @staticmethod
-    def _segments(conds: list[torch.Tensor], total: int, rate: float, segment_seconds: float):
-        """(start, end, cond) token ranges: one per story segment, or the whole length."""
-        if len(conds) == 1:
-            return [(0, total, conds[0])]
-        bounds = [min(total, int(round(i * segment_seconds * rate))) for i in range(len(conds))] + [total]
-        return [(bounds[i], bounds[i + 1], conds[i]) for i in range(len(conds)) if bounds[i + 1] > bounds[i]]
 
     def _rerank(self, audio: torch.Tensor, rows: list[str], best_of: int):
         """Keep, per group of `best_of` candidates, the one whose CLAP audio embedding best matches its text."""
@@ -350,19 +311,6 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
 def _require(path: Path, command: str, run: RunDir) -> None:
     if not path.is_file():
         raise UserError(f"run '{run.root}' has no {path.relative_to(run.root)}: create it with `{command} --run {run.name}`")
-
-
-def _melody_window(melody: torch.Tensor, layout: Any, semantic_start: int) -> torch.Tensor:
-    start = int(round(semantic_start * float(layout.meta["melody_rate"]) / float(layout.meta["semantic_rate"])))
-    return melody[:, start:]
-
-
-def _pad_right(tokens: torch.Tensor, length: int) -> torch.Tensor:
-    """Repeat the last token so a window that runs past the generated semantic stream keeps its length."""
-    if tokens.shape[1] >= length:
-        return tokens[:, :length]
-    fill = tokens[:, -1:].expand(-1, length - tokens.shape[1])
-    return torch.cat([tokens, fill], 1)
 
 
 def verify_checksums(run: RunDir) -> None:

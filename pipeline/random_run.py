@@ -21,8 +21,9 @@ def build_random_run(root: Path, profile: Profile, rvq_fit_vectors: int = 512) -
     from data_prep.rvq import ResidualVQ
     from data_prep.semantic import SemanticTokenizer
     from data_prep.semantic.kmeans import save_kmeans
-    from stages.layouts import make_layout
+    from stages.layout_registry import make_layout
     from stages.stage import Stage
+    from stages.token_spec import TokenSpec
 
     torch.manual_seed(0)
     run = RunDir(root)
@@ -39,14 +40,13 @@ def build_random_run(root: Path, profile: Profile, rvq_fit_vectors: int = 512) -
     semantic.save(run.tokenizer("semantic"))
     centroids = torch.randn(semantic_cfg.kmeans.clusters, semantic.extractor.dim)
     save_kmeans(run.tokenizer("kmeans"), centroids, semantic_cfg.kmeans, inertia=0.0, source="mel")
-    semantic_rate = semantic.rate
     melody = profile.melody.kind == "chroma"
-    meta = {"semantic_rate": semantic_rate, "semantic_bins": profile.semantic.kmeans.clusters,
-            "acoustic_rate": float(codec.frame_rate), "codec_bins": codec.bins, "n_q": codec.n_q, "n_coarse": codec.n_coarse,
-            "cond_levels": profile.rvq.levels, "cond_bins": profile.rvq.bins,
-            "melody_rate": profile.melody.frame_rate if melody else 0.0, "melody_bins": 13 if melody else 0,
-            "sample_rate": codec.sample_rate}
+    tokens = TokenSpec(semantic_rate=float(semantic.rate), semantic_bins=profile.semantic.kmeans.clusters,
+                       acoustic_rate=float(codec.frame_rate), codec_bins=codec.bins, n_q=codec.n_q,
+                       n_coarse=codec.n_coarse, cond_levels=profile.rvq.levels, cond_bins=profile.rvq.bins,
+                       melody_rate=float(profile.melody.frame_rate) if melody else 0.0,
+                       melody_bins=13 if melody else 0, sample_rate=int(codec.sample_rate))
     for name in STAGE_NAMES:
         cfg = getattr(profile.stages, name)
-        Stage.build(cfg.model, make_layout(name, meta, cfg.crop_seconds, cfg.layout)).save(run.stage_model(name))
+        Stage.build(cfg.model, make_layout(name, tokens, cfg.crop_seconds, cfg.layout)).save(run.stage_model(name))
     return run

@@ -96,9 +96,6 @@ class DelayFineLayout(DelayLayout, FineLayout):
         return torch.cat([self.widen(frames), self.widen(sep)], 1)
 
 
-DELAY_LAYOUTS: dict[str, type[Layout]] = {"coarse": DelayCoarseLayout, "fine": DelayFineLayout}
-
-
 def encode_levels(layout: Layout, codes: torch.Tensor, name: str | None = None) -> torch.Tensor:
     """Raw codes [B,Q,F] of section `name` (default the target) -> joint ids, level q in its own range."""
     name = name or layout.target

@@ -12,7 +12,8 @@ These are the "flat" layouts; stages/delay_layouts.py holds the "delay" layouts 
 frame predicted in one step, level q delayed by q steps).
 cond is the clip's audio-derived CLAP tokens, or (with probability text_cond_prob, when the cache stored them) the
 text-derived tokens of one of its captions.
-Semantic and acoustic windows of one crop cover the same time span, aligned through the cache's token rates.
+Semantic and acoustic windows of one crop cover the same time span, aligned through the cache's token rates
+(stages/token_spec.py). stages/layout_registry.py builds a layout by stage and kind.
 """
 from __future__ import annotations
 
@@ -21,12 +22,8 @@ from typing import Any, ClassVar
 import torch
 
 from .errors import StageError
+from .token_spec import TokenSpec
 from .vocab import MASK, PAD, SEP, Vocab
-
-STAGES = ("semantic", "coarse", "fine")
-LAYOUT_KINDS = ("flat", "delay")
-META_KEYS = ("semantic_rate", "semantic_bins", "acoustic_rate", "codec_bins", "n_q", "n_coarse",
-             "cond_levels", "cond_bins", "melody_rate", "melody_bins")
 
 
 def crop_start(total: int, crop: int, gen: torch.Generator | None) -> int:
@@ -43,17 +40,14 @@ class Layout:
     target: ClassVar[str] = ""
     uses_cond: ClassVar[bool] = False
     kind: ClassVar[str] = "flat"
-    target_rate: ClassVar[str] = "acoustic_rate"
+    target_stream: ClassVar[str] = "acoustic"
 
-    def __init__(self, meta: dict[str, Any], crop_seconds: float, melody: bool = False) -> None:
-        missing = [k for k in META_KEYS if k not in meta]
-        if missing:
-            raise StageError(f"token cache metadata lacks {', '.join(missing)}: rebuild it with `strata tokenize`")
-        self.meta = {k: meta[k] for k in META_KEYS}
+    def __init__(self, token_spec: TokenSpec, crop_seconds: float, melody: bool = False) -> None:
+        self.token_spec = token_spec
         self.crop_seconds = float(crop_seconds)
         self.reads_melody = bool(melody)
-        self.n_coarse = int(meta["n_coarse"])
-        self.n_fine = int(meta["n_q"]) - self.n_coarse
+        self.n_coarse = token_spec.n_coarse
+        self.n_fine = token_spec.n_fine
         self.vocab = Vocab(self.sections())
 
     def sections(self) -> list[tuple[str, int, int]]:
@@ -68,13 +62,13 @@ class Layout:
     @property
     def has_melody(self) -> bool:
         """Whether this stage reads melody tokens (asked for, and the cache has them)."""
-        return self.reads_melody and int(self.meta["melody_bins"]) > 0 and float(self.meta["melody_rate"]) > 0
+        return self.reads_melody and self.token_spec.has_melody
 
     def melody_length(self, n_semantic: int) -> int:
         """Melody tokens covering the time span of `n_semantic` semantic tokens."""
         if not self.has_melody:
             return 0
-        return int(round(n_semantic * float(self.meta["melody_rate"]) / float(self.meta["semantic_rate"])))
+        return self.token_spec.semantic_to_melody(n_semantic)
 
     def melody_prefix(self, melody: torch.Tensor | None, batch: int, n_semantic: int, uncond: bool) -> torch.Tensor:
         """Melody part of the prefix [B,T_m]: cropped or MASK-padded to the window; all MASK if absent or uncond."""
@@ -92,8 +86,7 @@ class Layout:
         melody = record.get("melody") if self.has_melody else None
         if melody is None or _drop(gen, drop_prob):
             return None
-        m0 = int(round(semantic_start * float(self.meta["melody_rate"]) / float(self.meta["semantic_rate"])))
-        return melody.long()[m0:].unsqueeze(0)
+        return melody.long()[self.token_spec.semantic_to_melody(semantic_start):].unsqueeze(0)
 
     @property
     def target_levels(self) -> int:
@@ -109,10 +102,15 @@ class Layout:
         """Autoregressive model calls to produce `n_frames` target frames (one per token when flat)."""
         return n_frames * self.target_levels
 
+    @property
+    def window_frames(self) -> int:
+        """Target frames (tokens for semantic) in one crop: the length of a generation window."""
+        return self.token_spec.seconds_to(self.crop_seconds, self.target_stream)
+
     def steps_per_second(self) -> float:
         """Autoregressive model calls per second of audio when generating in windows of crop_seconds."""
-        frames = max(1, self.seconds_to(self.crop_seconds, self.target_rate))
-        return self.steps(frames) * float(self.meta[self.target_rate]) / frames
+        frames = max(1, self.window_frames)
+        return self.steps(frames) * self.token_spec.rate(self.target_stream) / frames
 
     def target_span(self, i: int) -> tuple[int, int]:
         """Joint-id range [lo, hi) allowed at target position i (counted from the first target token)."""
@@ -139,13 +137,9 @@ class Layout:
             return torch.full_like(cond, MASK, dtype=torch.long)
         return flatten_levels(self.vocab, "cond", cond.unsqueeze(-1))
 
-    def seconds_to(self, seconds: float, rate_key: str) -> int:
-        """Token count of `seconds` at the cache rate `rate_key`."""
-        return int(round(seconds * float(self.meta[rate_key])))
-
     def spec(self) -> dict[str, Any]:
         """Plain-data description saved in model.pt; `layout_from_spec` rebuilds the layout."""
-        return {"stage": self.stage, "meta": dict(self.meta), "crop_seconds": self.crop_seconds, "layout": self.kind,
+        return {"stage": self.stage, "meta": self.token_spec.as_meta(), "crop_seconds": self.crop_seconds, "layout": self.kind,
                 "melody": self.reads_melody}
 
 
@@ -155,17 +149,18 @@ class SemanticLayout(Layout):
     stage = "semantic"
     target = "semantic"
     uses_cond = True
-    target_rate = "semantic_rate"
+    target_stream = "semantic"
 
-    def __init__(self, meta: dict[str, Any], crop_seconds: float, melody: bool = True) -> None:
+    def __init__(self, token_spec: TokenSpec, crop_seconds: float, melody: bool = True) -> None:
         """The semantic stage always reads melody tokens when the cache has them (`melody` is accepted and ignored)."""
-        super().__init__(meta, crop_seconds, melody=True)
+        super().__init__(token_spec, crop_seconds, melody=True)
 
     def sections(self) -> list[tuple[str, int, int]]:
-        out = [("cond", int(self.meta["cond_levels"]), int(self.meta["cond_bins"]))]
+        spec = self.token_spec
+        out = [("cond", spec.cond_levels, spec.cond_bins)]
         if self.has_melody:
-            out.append(("melody", 1, int(self.meta["melody_bins"])))
-        out.append(("semantic", 1, int(self.meta["semantic_bins"])))
+            out.append(("melody", 1, spec.melody_bins))
+        out.append(("semantic", 1, spec.semantic_bins))
         return out
 
     def prefix(self, cond: torch.Tensor, melody: torch.Tensor | None, n_semantic: int, uncond: bool = False) -> torch.Tensor:
@@ -177,7 +172,7 @@ class SemanticLayout(Layout):
     @property
     def crop_tokens(self) -> int:
         """Semantic tokens per training crop."""
-        return self.seconds_to(self.crop_seconds, "semantic_rate")
+        return self.window_frames
 
     def example(self, record: dict[str, Any], gen: torch.Generator | None = None, cond_drop_prob: float = 0.0,
                 text_cond_prob: float = 0.0, melody_drop_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -199,11 +194,11 @@ class CoarseLayout(Layout):
     uses_cond = True
 
     def sections(self) -> list[tuple[str, int, int]]:
-        out = [("cond", int(self.meta["cond_levels"]), int(self.meta["cond_bins"]))]
+        spec = self.token_spec
+        out = [("cond", spec.cond_levels, spec.cond_bins)]
         if self.has_melody:
-            out.append(("melody", 1, int(self.meta["melody_bins"])))
-        return out + [("semantic", 1, int(self.meta["semantic_bins"])),
-                      ("coarse", self.n_coarse, int(self.meta["codec_bins"]))]
+            out.append(("melody", 1, spec.melody_bins))
+        return out + [("semantic", 1, spec.semantic_bins), ("coarse", self.n_coarse, spec.codec_bins)]
 
     def prefix(self, cond: torch.Tensor, semantic: torch.Tensor, uncond: bool = False,
                melody: torch.Tensor | None = None) -> torch.Tensor:
@@ -218,10 +213,10 @@ class CoarseLayout(Layout):
                 text_cond_prob: float = 0.0, melody_drop_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         sem = record["semantic"].long()
         codes = _acoustic(record, self.n_coarse)[: self.n_coarse]
-        crop_s = self.seconds_to(self.crop_seconds, "semantic_rate")
-        crop_a = self.seconds_to(self.crop_seconds, "acoustic_rate")
+        crop_s = self.token_spec.seconds_to(self.crop_seconds, "semantic")
+        crop_a = self.window_frames
         s0 = crop_start(sem.shape[0], crop_s, gen)
-        a0 = int(round(s0 * float(self.meta["acoustic_rate"]) / float(self.meta["semantic_rate"])))
+        a0 = self.token_spec.semantic_to_acoustic(s0)
         a0 = min(a0, max(0, codes.shape[1] - crop_a))
         drop = _drop(gen, cond_drop_prob)
         cond = pick_cond(record, gen, text_cond_prob).unsqueeze(0)
@@ -239,8 +234,8 @@ class FineLayout(Layout):
 
     def sections(self) -> list[tuple[str, int, int]]:
         if self.n_fine < 1:
-            raise StageError(f"the codec has n_q={self.meta['n_q']} and n_coarse={self.n_coarse}: no fine levels to model")
-        bins = int(self.meta["codec_bins"])
+            raise StageError(f"the codec has n_q={self.token_spec.n_q} and n_coarse={self.n_coarse}: no fine levels to model")
+        bins = self.token_spec.codec_bins
         return [("coarse", self.n_coarse, bins), ("fine", self.n_fine, bins)]
 
     def prefix(self, coarse: torch.Tensor) -> torch.Tensor:
@@ -251,7 +246,7 @@ class FineLayout(Layout):
     @property
     def crop_frames(self) -> int:
         """Acoustic frames per training crop (and per generation chunk)."""
-        return max(1, self.seconds_to(self.crop_seconds, "acoustic_rate"))
+        return max(1, self.window_frames)
 
     def example(self, record: dict[str, Any], gen: torch.Generator | None = None, cond_drop_prob: float = 0.0,
                 text_cond_prob: float = 0.0, melody_drop_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -260,35 +255,6 @@ class FineLayout(Layout):
         window = codes[:, a0:a0 + self.crop_frames].unsqueeze(0)
         head = self.prefix(window[:, : self.n_coarse])[0]
         return _join(head, self.flatten(window[:, self.n_coarse:])[0])
-
-
-LAYOUTS: dict[str, type[Layout]] = {"semantic": SemanticLayout, "coarse": CoarseLayout, "fine": FineLayout}
-
-
-def make_layout(stage: str, meta: dict[str, Any], crop_seconds: float, layout: str = "flat",
-                melody: bool = False) -> Layout:
-    """The `layout` ("flat" or "delay") of `stage` for a token cache described by `meta`; melody=True makes the
-    coarse stage read melody tokens too (the semantic stage always does when the cache has them)."""
-    if stage not in LAYOUTS:
-        raise StageError(f"unknown stage '{stage}' (choose {', '.join(STAGES)})")
-    if layout not in LAYOUT_KINDS:
-        raise StageError(f"unknown {stage} layout '{layout}' (choose {' or '.join(LAYOUT_KINDS)})")
-    if melody and stage == "fine":
-        raise StageError("the fine stage reads no melody tokens: set melody only for the coarse stage")
-    if layout == "flat":
-        return LAYOUTS[stage](meta, crop_seconds, melody)
-    if stage == "semantic":
-        raise StageError("the semantic stage has one token stream: its layout must be flat")
-    from .delay_layouts import DELAY_LAYOUTS  # imported here: the delay layouts subclass the ones above
-
-    return DELAY_LAYOUTS[stage](meta, crop_seconds, melody)
-
-
-def layout_from_spec(spec: dict[str, Any]) -> Layout:
-    """Rebuild a layout saved with `Layout.spec()` (files without a layout key are flat, without a melody key read
-    melody only in the semantic stage)."""
-    melody = bool(spec.get("melody", False)) and spec["stage"] == "coarse"
-    return make_layout(spec["stage"], spec["meta"], spec["crop_seconds"], spec.get("layout", "flat"), melody)
 
 
 def flatten_levels(vocab: Vocab, name: str, codes: torch.Tensor) -> torch.Tensor:

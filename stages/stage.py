@@ -10,7 +10,8 @@ import torch
 from .config import ModelConfig
 from .errors import StageError
 from training.files import atomic_torch_save
-from .layouts import Layout, layout_from_spec
+from .layout_registry import layout_from_spec
+from .layouts import Layout
 from .transformer import Transformer
 
 FORMAT_VERSION = 1

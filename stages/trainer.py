@@ -12,7 +12,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -23,8 +23,10 @@ from .batches import eval_batches, lm_loss, sample_batch, to_device
 from .config import StageConfig, TrainConfig
 from .deepspeed_config import build_engine, init_distributed
 from .errors import StageError
-from .layouts import Layout, make_layout
+from .layout_registry import make_layout
+from .layouts import Layout
 from .stage import Stage
+from .token_spec import TokenSpec
 from .transformer import Transformer
 
 log = logging.getLogger("stages.trainer")
@@ -157,11 +159,12 @@ class StageSolver(Solver):
                 self.engine.monitor.write_events([("Val/loss", self.val_loss, step)])
 
 
-def train_stage(stage: str, records: list[dict[str, Any]], meta: dict[str, Any], stage_cfg: StageConfig,
+def train_stage(stage: str, records: list[dict[str, Any]], tokens: TokenSpec | Mapping[str, Any], stage_cfg: StageConfig,
                 train_cfg: TrainConfig, out_dir: str | Path, *, valid_records: list[dict[str, Any]] | None = None,
                 resume: bool = False, restart: bool = False, max_minutes: float | None = None,
                 max_steps: int | None = None) -> TrainResult:
-    """Train `stage` on token records into out_dir (checkpoints/, logs/, model.pt); returns a TrainResult.
+    """Train `stage` on token records described by `tokens` (a spec or the cache metadata) into out_dir
+    (checkpoints/, logs/, model.pt); returns a TrainResult.
 
     resume continues from the last checkpoint, restart deletes the checkpoints first (existing checkpoints with
     neither is an error). max_steps stops early (resumable) like max_minutes; the LR schedule spans stage_cfg.steps.
@@ -176,7 +179,7 @@ def train_stage(stage: str, records: list[dict[str, Any]], meta: dict[str, Any],
     if restart and rank == 0:
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     dist.barrier()
-    layout = make_layout(stage, meta, stage_cfg.crop_seconds, stage_cfg.layout, stage_cfg.melody)
+    layout = make_layout(stage, tokens, stage_cfg.crop_seconds, stage_cfg.layout, stage_cfg.melody)
     engine = _engine(layout, stage_cfg, train_cfg, world, out_dir / "logs", stage)
     valid = (valid_records or [])[: train_cfg.val_max_records]
     solver = StageSolver(engine, layout, records, valid, stage, stage_cfg, train_cfg, ckpt_dir, rank, world)

@@ -25,8 +25,9 @@ import torch
 import yaml
 
 from stages.config import ModelConfig, TrainConfig
-from stages.layouts import make_layout
+from stages.layout_registry import make_layout
 from stages.stage import Stage
+from stages.token_spec import TokenSpec
 
 from .device_generate import cached_vs_recomputed, coarse_prefix, generation_bench
 from .device_train import resume_check, train_throughput, two_rank_check, two_rank_worker
@@ -46,7 +47,7 @@ class DeviceBench:
     size: str
     models: dict[str, ModelConfig]
     crops: dict[str, float]
-    meta: dict[str, Any]
+    tokens: TokenSpec
     train: TrainConfig
     batch: int
     steps: int = 50
@@ -66,16 +67,16 @@ def base_bench(path: Path = BASE_YAML) -> DeviceBench:
     conf = yaml.safe_load(path.read_text())
     stages = conf["stages"]
     sem = conf["semantic"]
-    meta = {"semantic_rate": 50.0 / float(sem.get("pool", 1)), "semantic_bins": int(sem["kmeans"]["clusters"]),
-            "acoustic_rate": ENCODEC_RATE, "codec_bins": 1024,
-            "n_q": int(round(float(conf["codec"]["bandwidth"]) * LEVELS_PER_KBPS)),
-            "n_coarse": int(conf["codec"]["n_coarse"]), "cond_levels": int(conf["rvq"]["levels"]),
-            "cond_bins": int(conf["rvq"]["bins"]), "melody_rate": LEARNED_MELODY_RATE,
-            "melody_bins": LEARNED_MELODY_BINS, "sample_rate": int(conf["data"]["sample_rate"])}
+    tokens = TokenSpec(semantic_rate=50.0 / float(sem.get("pool", 1)), semantic_bins=int(sem["kmeans"]["clusters"]),
+                       acoustic_rate=ENCODEC_RATE, codec_bins=1024,
+                       n_q=int(round(float(conf["codec"]["bandwidth"]) * LEVELS_PER_KBPS)),
+                       n_coarse=int(conf["codec"]["n_coarse"]), cond_levels=int(conf["rvq"]["levels"]),
+                       cond_bins=int(conf["rvq"]["bins"]), melody_rate=LEARNED_MELODY_RATE,
+                       melody_bins=LEARNED_MELODY_BINS, sample_rate=int(conf["data"]["sample_rate"]))
     train = conf["train"]
     return DeviceBench(
         size="base", models={k: ModelConfig(**v["model"]) for k, v in stages.items()},
-        crops={k: float(v["crop_seconds"]) for k, v in stages.items()}, meta=meta,
+        crops={k: float(v["crop_seconds"]) for k, v in stages.items()}, tokens=tokens,
         train=TrainConfig(zero_stage=int(train["zero_stage"]), precision=train["precision"], log_every=10),
         batch=int(stages["coarse"]["batch_size"]))
 
@@ -83,11 +84,10 @@ def base_bench(path: Path = BASE_YAML) -> DeviceBench:
 def tiny_bench() -> DeviceBench:
     """A two-layer model on a small token cache: every part in seconds on one CPU core (fp32, ZeRO-2)."""
     model = ModelConfig(n_layers=2, n_heads=2, d_model=32, d_ff=64, dropout=0.1)
-    meta = {"semantic_rate": 25.0, "semantic_bins": 16, "acoustic_rate": 75.0, "codec_bins": 8, "n_q": 4,
-            "n_coarse": 2, "cond_levels": 3, "cond_bins": 5, "melody_rate": 5.0, "melody_bins": 12,
-            "sample_rate": 24000}
+    tokens = TokenSpec(semantic_rate=25.0, semantic_bins=16, acoustic_rate=75.0, codec_bins=8, n_q=4, n_coarse=2,
+                       cond_levels=3, cond_bins=5, melody_rate=5.0, melody_bins=12, sample_rate=24000)
     return DeviceBench(size="tiny", models={k: model for k in ("semantic", "coarse", "fine")},
-                       crops={"semantic": 1.0, "coarse": 0.4, "fine": 0.2}, meta=meta,
+                       crops={"semantic": 1.0, "coarse": 0.4, "fine": 0.2}, tokens=tokens,
                        train=TrainConfig(zero_stage=2, precision="fp32", lr=1e-3, warmup_steps=1),
                        batch=2, steps=6, warmup=1, log_every=3, resume_at=2, gen_seconds=1.0, gen_batches=[1, 2],
                        cache_tokens=8, two_rank_steps=2)
@@ -104,7 +104,7 @@ def _gen_stages(bench: DeviceBench) -> dict[str, Stage]:
     out = {}
     for i, name in enumerate(("semantic", "coarse", "fine")):
         torch.manual_seed(i)
-        stage = Stage.build(bench.models[name], make_layout(name, bench.meta, bench.crops[name]))
+        stage = Stage.build(bench.models[name], make_layout(name, bench.tokens, bench.crops[name]))
         stage.model.to(device=device, dtype=dtype).eval()
         out[name] = stage
     return out
@@ -136,10 +136,10 @@ def run_parts(bench: DeviceBench, parts: Sequence[str], out: Path | None, compil
     if torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    coarse = make_layout("coarse", bench.meta, bench.crops["coarse"])
+    coarse = make_layout("coarse", bench.tokens, bench.crops["coarse"])
     report: dict[str, Any] = {"size": bench.size, "machine": _machine(), "config": {
         "coarse_model": asdict(bench.models["coarse"]), "batch": bench.batch, "train": asdict(bench.train),
-        "coarse_crop_seconds": bench.crops["coarse"], "meta": bench.meta}, "wall_s": {}}
+        "coarse_crop_seconds": bench.crops["coarse"], "meta": bench.tokens.as_meta()}, "wall_s": {}}
     gen: dict[str, Stage] = {}
 
     def gen_stages() -> dict[str, Stage]:
@@ -148,10 +148,10 @@ def run_parts(bench: DeviceBench, parts: Sequence[str], out: Path | None, compil
         return gen
 
     jobs: dict[str, Callable[[], dict[str, Any]]] = {
-        "train": lambda: train_throughput(bench.models["coarse"], coarse, bench.meta, bench.train, bench.batch,
+        "train": lambda: train_throughput(bench.models["coarse"], coarse, bench.train, bench.batch,
                                           bench.steps, bench.warmup, bench.log_every, budget_s, peak_tflops,
                                           compile_model),
-        "resume": lambda: resume_check(bench.models["coarse"], coarse, bench.meta, bench.train, bench.batch,
+        "resume": lambda: resume_check(bench.models["coarse"], coarse, bench.train, bench.batch,
                                        bench.resume_at),
         "generate": lambda: generation_bench(gen_stages(), bench.gen_seconds,
                                              bench.gen_batches, bench.cfg_scale),
@@ -212,8 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.gen_seconds is not None:
         bench = replace(bench, gen_seconds=args.gen_seconds)
     if args.two_rank_worker is not None:
-        coarse = make_layout("coarse", bench.meta, bench.crops["coarse"])
-        two_rank_worker(bench.models["coarse"], coarse, bench.meta, bench.train, bench.batch, bench.two_rank_steps,
+        coarse = make_layout("coarse", bench.tokens, bench.crops["coarse"])
+        two_rank_worker(bench.models["coarse"], coarse, bench.train, bench.batch, bench.two_rank_steps,
                         args.two_rank_worker)
         return 0
     report = run_parts(bench, args.parts, args.out, args.compile, args.peak_tflops, args.budget_s)

@@ -32,8 +32,8 @@ def generate_clip(stages: dict[str, Stage], seconds: float, batch: int, cfg_scal
     device = sem.model.embed.weight.device
     assert isinstance(sem.layout, SemanticLayout) and isinstance(coarse.layout, CoarseLayout)
     assert isinstance(fine.layout, FineLayout)
-    n_sem = sem.layout.seconds_to(seconds, "semantic_rate")
-    n_frames = coarse.layout.seconds_to(seconds, "acoustic_rate")
+    n_sem = sem.layout.token_spec.seconds_to(seconds, "semantic")
+    n_frames = coarse.layout.token_spec.seconds_to(seconds, "acoustic")
     cond_levels, cond_bins = sem.layout.vocab.levels("cond"), sem.layout.vocab.bins("cond")
     cond = torch.randint(0, cond_bins, (batch, cond_levels), generator=torch.Generator().manual_seed(0))
     figures: dict[str, Any] = {}

@@ -53,9 +53,9 @@ def train_flops(cfg: ModelConfig, head_cols: int, batch: int, seq: int, targets:
 class SyntheticBatches:
     """Seeded batches of one layout: `get(step)` is the same tensors for the same step on every engine and rank."""
 
-    def __init__(self, layout: Layout, meta: dict[str, Any], batch: int, device: torch.device, distinct: int = 4) -> None:
+    def __init__(self, layout: Layout, batch: int, device: torch.device, distinct: int = 4) -> None:
         crop = float(layout.crop_seconds)
-        records = synthetic_records(max(2, batch), crop, meta)
+        records = synthetic_records(max(2, batch), crop, layout.token_spec)
         self.batches = []
         for i in range(distinct):
             tokens, mask = sample_batch(layout, records, batch, torch.Generator().manual_seed(i))
@@ -97,7 +97,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def train_throughput(cfg: ModelConfig, layout: Layout, meta: dict[str, Any], train: TrainConfig, batch: int,
+def train_throughput(cfg: ModelConfig, layout: Layout, train: TrainConfig, batch: int,
                      steps: int, warmup: int, log_every: int, budget_s: float, peak_tflops: float | None,
                      compile_model: bool = False) -> dict[str, Any]:
     """Time `steps` DeepSpeed steps after `warmup` untimed ones; tokens/s, MFU, peak memory, losses every log_every.
@@ -107,7 +107,7 @@ def train_throughput(cfg: ModelConfig, layout: Layout, meta: dict[str, Any], tra
     _, world = init_distributed()
     device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
     started = time.perf_counter()
-    batches = SyntheticBatches(layout, meta, batch, device)
+    batches = SyntheticBatches(layout, batch, device)
     with tempfile.TemporaryDirectory() as logs:
         engine = make_engine(cfg, layout, train, batch, world, Path(logs), compile_model)
         for s in range(warmup):
@@ -148,13 +148,13 @@ def train_throughput(cfg: ModelConfig, layout: Layout, meta: dict[str, Any], tra
     }
 
 
-def resume_check(cfg: ModelConfig, layout: Layout, meta: dict[str, Any], train: TrainConfig, batch: int,
+def resume_check(cfg: ModelConfig, layout: Layout, train: TrainConfig, batch: int,
                  steps_before: int, steps_after: int = 2) -> dict[str, Any]:
     """Train steps_before steps, checkpoint, train on; a second engine loads the checkpoint and trains the same
     steps. Returns both runs' losses after the checkpoint and their largest absolute difference."""
     rank, world = init_distributed()
     device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
-    batches = SyntheticBatches(layout, meta, batch, device)
+    batches = SyntheticBatches(layout, batch, device)
     with tempfile.TemporaryDirectory() as work:
         ckpt = Path(work) / "checkpoints"
         first = make_engine(cfg, layout, train, batch, world, Path(work) / "logs")
@@ -194,14 +194,14 @@ def two_rank_check(size: str, steps: int, timeout_s: float) -> dict[str, Any]:
     return {"world_size": 2, "steps": steps, "rank_losses": losses, "equal": losses[0] == losses[1]}
 
 
-def two_rank_worker(cfg: ModelConfig, layout: Layout, meta: dict[str, Any], train: TrainConfig, batch: int,
+def two_rank_worker(cfg: ModelConfig, layout: Layout, train: TrainConfig, batch: int,
                     steps: int, out_dir: Path) -> None:
     """One rank of `two_rank_check`: train `steps` steps on the shared seeded batches, write rank<R>.json."""
     rank, world = init_distributed()
     device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() else torch.device("cpu")
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    batches = SyntheticBatches(layout, meta, batch, device)
+    batches = SyntheticBatches(layout, batch, device)
     with tempfile.TemporaryDirectory() as logs:
         engine = make_engine(cfg, layout, train, batch, world, Path(logs))
         losses = [float(train_step(engine, layout, batches, s)) for s in range(steps)]

@@ -12,14 +12,14 @@ import yaml
 
 from stages.batches import lm_loss, sample_batch
 from stages.config import ModelConfig, StageConfig, TrainConfig
-from stages.layouts import make_layout
+from stages.layout_registry import make_layout
+from stages.token_spec import TokenSpec
 from stages.transformer import Transformer
 
 TINY_YAML = Path(__file__).resolve().parents[2] / "conf" / "tiny.yaml"
 # Token rates and vocabularies of the tiny profile's tokenizers (EnCodec 6 kbps, 25 Hz semantic, chroma melody).
-TINY_META = {"semantic_rate": 25.0, "semantic_bins": 256, "acoustic_rate": 75.0, "codec_bins": 1024, "n_q": 8,
-             "n_coarse": 4, "cond_levels": 12, "cond_bins": 256, "melody_rate": 4.0, "melody_bins": 13,
-             "sample_rate": 24000}
+TINY_TOKENS = TokenSpec(semantic_rate=25.0, semantic_bins=256, acoustic_rate=75.0, codec_bins=1024, n_q=8, n_coarse=4,
+                        cond_levels=12, cond_bins=256, melody_rate=4.0, melody_bins=13, sample_rate=24000)
 
 
 def tiny_stage_configs() -> dict[str, StageConfig]:
@@ -33,21 +33,21 @@ def tiny_stage_configs() -> dict[str, StageConfig]:
     return out
 
 
-def synthetic_records(n: int, seconds: float, meta: dict[str, Any], seed: int = 0) -> list[dict[str, Any]]:
+def synthetic_records(n: int, seconds: float, tokens: TokenSpec, seed: int = 0) -> list[dict[str, Any]]:
     """Random token records with the contract's shapes (speed depends on shapes, not values)."""
     g = torch.Generator().manual_seed(seed)
-    t_s, t_a, t_m = (int(seconds * meta[k]) for k in ("semantic_rate", "acoustic_rate", "melody_rate"))
+    t_s, t_a, t_m = (tokens.seconds_to(seconds, which) for which in ("semantic", "acoustic", "melody"))
     return [{"id": str(i), "split": "train",
-             "cond": torch.randint(0, meta["cond_bins"], (meta["cond_levels"],), generator=g),
-             "semantic": torch.randint(0, meta["semantic_bins"], (t_s,), generator=g),
-             "acoustic": torch.randint(0, meta["codec_bins"], (meta["n_q"], t_a), generator=g),
-             "melody": torch.randint(0, meta["melody_bins"], (t_m,), generator=g)} for i in range(n)]
+             "cond": torch.randint(0, tokens.cond_bins, (tokens.cond_levels,), generator=g),
+             "semantic": torch.randint(0, tokens.semantic_bins, (t_s,), generator=g),
+             "acoustic": torch.randint(0, tokens.codec_bins, (tokens.n_q, t_a), generator=g),
+             "melody": torch.randint(0, tokens.melody_bins, (t_m,), generator=g)} for i in range(n)]
 
 
 def training_rate(stage: str, cfg: StageConfig, steps: int) -> dict[str, float]:
     """Plain AdamW training steps on tiny-profile batches: all positions and target positions per second."""
-    layout = make_layout(stage, TINY_META, cfg.crop_seconds)
-    records = synthetic_records(8, max(10.0, cfg.crop_seconds), TINY_META)
+    layout = make_layout(stage, TINY_TOKENS, cfg.crop_seconds)
+    records = synthetic_records(8, max(10.0, cfg.crop_seconds), TINY_TOKENS)
     torch.manual_seed(0)
     model = Transformer(cfg.model, layout.vocab.size)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -73,8 +73,8 @@ def deepspeed_overhead(cfg: StageConfig, steps: int, rounds: int) -> dict[str, f
     import deepspeed
 
     train = TrainConfig(warmup_steps=1)
-    layout = make_layout("coarse", TINY_META, cfg.crop_seconds)
-    tokens, mask = sample_batch(layout, synthetic_records(4, 10.0, TINY_META), cfg.batch_size, torch.Generator().manual_seed(0))
+    layout = make_layout("coarse", TINY_TOKENS, cfg.crop_seconds)
+    tokens, mask = sample_batch(layout, synthetic_records(4, 10.0, TINY_TOKENS), cfg.batch_size, torch.Generator().manual_seed(0))
 
     def build() -> tuple[Transformer, torch.optim.Optimizer, Any]:
         torch.manual_seed(0)

@@ -9,9 +9,10 @@ from data_prep.cache import TokenCache, random_crop, write_cache
 from data_prep.cache.tokenize import cache_meta, caption_variants, make_tokenize_fn
 from data_prep.cache.validate import validate_record
 from data_prep.cache.writer import plan_shards, shard_path
+from stages.token_spec import TokenSpec
 
-META = {"semantic_rate": 25.0, "semantic_bins": 16, "acoustic_rate": 75.0, "codec_bins": 32, "n_q": 4, "n_coarse": 2,
-        "cond_levels": 3, "cond_bins": 8, "melody_rate": 4.0, "melody_bins": 13, "sample_rate": 24000}
+META = TokenSpec(semantic_rate=25.0, semantic_bins=16, acoustic_rate=75.0, codec_bins=32, n_q=4, n_coarse=2,
+                 cond_levels=3, cond_bins=8, melody_rate=4.0, melody_bins=13, sample_rate=24000).as_meta()
 
 
 def records(n: int) -> list[dict]:
@@ -171,6 +172,7 @@ def test_make_tokenize_fn_reads_audio_and_rejects_unreadable(tmp_path):
             {"id": "b", "path": str(tmp_path / "missing.wav"), "seconds": 2.0, "split": "train"}]
     meta = cache_meta(FakeCodec(), FakeCond(), FakeSemantic(), None)
     assert meta["melody_bins"] == 0 and meta["semantic_rate"] == 25.0
+    assert TokenSpec.from_meta(meta).as_meta() == meta  # the writer's fields are exactly the spec the stages read
     counts = write_cache(recs, make_tokenize_fn(FakeCodec(), FakeCond(), FakeSemantic()), tmp_path / "c", 8, meta=meta)
     assert counts["clips"] == 1 and counts["rejects"] == 1
     rec = TokenCache(tmp_path / "c").records()[0]

@@ -19,14 +19,15 @@ from pipeline.profile import AuditConfig, load_profile
 from pipeline.run_dir import RunDir
 from stages.batches import collate, lm_loss
 from stages.config import ModelConfig
-from stages.layouts import make_layout
+from stages.layout_registry import make_layout
 from stages.stage import Stage
+from stages.token_spec import TokenSpec
 
 RATE = 10.0
 SECONDS = 4.0
 BINS = 16
-META = {"semantic_rate": RATE, "semantic_bins": BINS, "acoustic_rate": 5.0, "codec_bins": 8, "n_q": 2, "n_coarse": 1,
-        "cond_levels": 2, "cond_bins": 8, "melody_rate": 0.0, "melody_bins": 0, "sample_rate": 8000}
+TOKENS = TokenSpec(semantic_rate=RATE, semantic_bins=BINS, acoustic_rate=5.0, codec_bins=8, n_q=2, n_coarse=1,
+                   cond_levels=2, cond_bins=8, sample_rate=8000)
 N_MEMORIZED = 5
 N_HELD_OUT = 5
 
@@ -61,7 +62,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory, _one_thread: None) -> tupl
     """A run whose semantic stage has memorized the 'train' records (each duplicated in every batch)."""
     torch.manual_seed(0)
     records = _records()
-    layout = make_layout("semantic", META, SECONDS)
+    layout = make_layout("semantic", TOKENS, SECONDS)
     stage = Stage.build(ModelConfig(n_layers=2, n_heads=4, d_model=64, d_ff=128, dropout=0.0), layout)
     memorized = [r for r in records if r["split"] == "train"]
     tokens, mask = collate([layout.example(r) for r in memorized] * 2)
@@ -83,7 +84,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory, _one_thread: None) -> tupl
     save_kmeans(run.tokenizer("kmeans"), centroids, KMeansConfig(clusters=BINS), 0.0, "test")
     by_id = {r["id"]: r for r in records}
     write_cache([{"id": r["id"], "split": r["split"]} for r in records], lambda rec: by_id[rec["id"]], run.cache_dir,
-                shard_size=4, meta=META)
+                shard_size=4, meta=TOKENS.as_meta())
     return run, stage, records
 
 
@@ -92,7 +93,7 @@ def test_memorized_examples_are_exact_matches_and_held_out_are_not(planted):
     centroids = torch.load(run.tokenizer("kmeans"), weights_only=True)["centroids"]
     config = AuditConfig(split="all", num_examples=len(records), prompt_seconds=[0.0, 1.0],
                            continuation_seconds=2.0, max_fpr=1e-2)
-    result = run_audit(records, centroids, semantic_decode_fn(stage), RATE, config)
+    result = run_audit(records, centroids, semantic_decode_fn(stage), TOKENS, config)
     exact = {(c["example_id"], c["prompt_seconds"]) for c in result.candidate_costs if c["exact"]}
     expected = {(r["id"], t) for r in records if r["split"] == "train" for t in (0.0, 1.0)}
     assert exact == expected

@@ -5,11 +5,12 @@ import torch
 from data_prep.cache import write_cache
 from pipeline.cli import main
 from stages import Stage
+from stages.token_spec import TokenSpec
 
 from .tiny_run import single_process_env
 
-META = {"semantic_rate": 25.0, "semantic_bins": 16, "acoustic_rate": 75.0, "codec_bins": 32, "n_q": 4, "n_coarse": 2,
-        "cond_levels": 3, "cond_bins": 8, "melody_rate": 4.0, "melody_bins": 13, "sample_rate": 24000}
+META = TokenSpec(semantic_rate=25.0, semantic_bins=16, acoustic_rate=75.0, codec_bins=32, n_q=4, n_coarse=2,
+                 cond_levels=3, cond_bins=8, melody_rate=4.0, melody_bins=13, sample_rate=24000).as_meta()
 TINY = ["stages.fine.model.n_layers=1", "stages.fine.model.d_model=32", "stages.fine.model.n_heads=2",
         "stages.fine.model.d_ff=64", "stages.fine.steps=3", "stages.fine.batch_size=2", "stages.fine.crop_seconds=0.2",
         "train.log_every=1", "train.val_every=1", "train.ckpt_every=1"]

@@ -17,24 +17,24 @@ TRAIN = ["stages.coarse.layout=delay", "stages.coarse.steps=2", "stages.coarse.b
 def test_delay_coarse_trains_from_the_cli_and_generates(tmp_path, monkeypatch, capsys):
     single_process_env(monkeypatch)
     run = build_tiny_run(tmp_path / "r")
-    meta = dict(Stage.load(run.stage_model("coarse")).layout.meta, sample_rate=24000)
+    spec = Stage.load(run.stage_model("coarse")).layout.token_spec
 
     def tokens(record: dict) -> dict:
         g = torch.Generator().manual_seed(int(record["id"][4:]))
-        return {"cond": torch.randint(0, meta["cond_bins"], (meta["cond_levels"],), generator=g),
-                "semantic": torch.randint(0, meta["semantic_bins"], (int(meta["semantic_rate"]),), generator=g),
-                "acoustic": torch.randint(0, meta["codec_bins"], (meta["n_q"], int(meta["acoustic_rate"])), generator=g),
+        return {"cond": torch.randint(0, spec.cond_bins, (spec.cond_levels,), generator=g),
+                "semantic": torch.randint(0, spec.semantic_bins, (int(spec.semantic_rate),), generator=g),
+                "acoustic": torch.randint(0, spec.codec_bins, (spec.n_q, int(spec.acoustic_rate)), generator=g),
                 "seconds": 1.0}
 
     clips = [{"id": f"clip{i:03d}", "seconds": 1.0, "split": "valid" if i % 4 == 0 else "train"} for i in range(8)]
-    write_cache(clips, tokens, run.cache_dir, shard_size=4, meta=meta)
+    write_cache(clips, tokens, run.cache_dir, shard_size=4, meta=spec.as_meta())
     assert main(["--quiet", "train", "stage", "--stage", "coarse", "--run", str(run.root), *TRAIN]) == 0
     assert "finished 2 steps" in capsys.readouterr().out
     stage = Stage.load(run.stage_model("coarse"))
-    assert stage.layout.kind == "delay" and stage.model.streams == meta["n_coarse"]
+    assert stage.layout.kind == "delay" and stage.model.streams == spec.n_coarse
     strata = Strata.from_run(run)
     gen = strata.generate("a calm piano", 1.0, seed=0)  # 75 frames: several 0.4 s coarse windows with context
-    assert gen.tokens["coarse"].shape == (1, meta["n_coarse"], 75) and torch.isfinite(gen.audio).all()
+    assert gen.tokens["coarse"].shape == (1, spec.n_coarse, 75) and torch.isfinite(gen.audio).all()
     assert torch.equal(strata.generate("a calm piano", 1.0, seed=0).audio, gen.audio)
 
 

@@ -6,15 +6,16 @@ from pipeline.checksums import verify_run, write_checksums
 from pipeline.errors import UserError
 from pipeline.export import halve_state_dicts
 from stages.config import ModelConfig
-from stages.layouts import make_layout
+from stages.layout_registry import make_layout
+from stages.token_spec import TokenSpec
 from stages.stage import Stage
 
-META = {"semantic_rate": 25.0, "semantic_bins": 16, "acoustic_rate": 75.0, "codec_bins": 32, "n_q": 4, "n_coarse": 2,
-        "cond_levels": 3, "cond_bins": 8, "melody_rate": 0.0, "melody_bins": 0}
+TOKENS = TokenSpec(semantic_rate=25.0, semantic_bins=16, acoustic_rate=75.0, codec_bins=32, n_q=4, n_coarse=2,
+                   cond_levels=3, cond_bins=8)
 
 
 def test_halving_touches_only_state_dicts_and_round_trips(tmp_path):
-    stage = Stage.build(ModelConfig(n_layers=1, n_heads=2, d_model=16, d_ff=32, dropout=0.0), make_layout("coarse", META, 1.0))
+    stage = Stage.build(ModelConfig(n_layers=1, n_heads=2, d_model=16, d_ff=32, dropout=0.0), make_layout("coarse", TOKENS, 1.0))
     blob = {**stage.to_dict(), "centroids": torch.randn(4, 3)}
     half = halve_state_dicts(blob)
     assert all(v.dtype == torch.float16 for v in half["state_dict"].values() if v.is_floating_point())
@@ -62,7 +63,7 @@ def test_a_run_without_checksums_is_not_checked(tmp_path):
 
 def test_stage_file_stores_tied_embeddings_once(tmp_path):
     cfg = ModelConfig(n_layers=1, n_heads=2, d_model=16, d_ff=32, dropout=0.0)
-    stage = Stage.build(cfg, make_layout("coarse", META, 1.0))
+    stage = Stage.build(cfg, make_layout("coarse", TOKENS, 1.0))
     data = stage.to_dict()
     assert data["state_dict"]["embed.weight"] is data["state_dict"]["head.weight"]
 
@@ -75,13 +76,13 @@ def test_export_run_writes_halved_weights_audit_examples_and_checksums(tmp_path)
     from .tiny_run import build_tiny_run
 
     run = build_tiny_run(tmp_path / "src")
-    meta = dict(Stage.load(run.stage_model("semantic")).layout.meta, sample_rate=24000)
+    spec = Stage.load(run.stage_model("semantic")).layout.token_spec
     g = torch.Generator().manual_seed(0)
     records = [{"id": f"c{i}", "split": "train" if i < 3 else "test", "seconds": 1.0,
-                "cond": torch.randint(0, meta["cond_bins"], (meta["cond_levels"],), generator=g),
-                "semantic": torch.randint(0, meta["semantic_bins"], (25,), generator=g),
-                "acoustic": torch.randint(0, meta["codec_bins"], (meta["n_q"], 75), generator=g)} for i in range(4)]
-    write_cache(records, lambda r: r, run.cache_dir, shard_size=2, meta=meta)
+                "cond": torch.randint(0, spec.cond_bins, (spec.cond_levels,), generator=g),
+                "semantic": torch.randint(0, spec.semantic_bins, (25,), generator=g),
+                "acoustic": torch.randint(0, spec.codec_bins, (spec.n_q, 75), generator=g)} for i in range(4)]
+    write_cache(records, lambda r: r, run.cache_dir, shard_size=2, meta=spec.as_meta())
     sizes = export_run(run, tmp_path / "shipped", audit_examples=2)
     assert "checksums.json" not in sizes and "stages/fine/model.pt" in sizes and "tokenizers/codec.pt" in sizes
     shipped = TokenCache(tmp_path / "shipped" / "cache").records()

@@ -13,7 +13,7 @@ import signal
 from stages import trainer
 from stages.config import StageConfig, TrainConfig
 
-from .synthetic import tiny_meta, tiny_model_config, tiny_records
+from .synthetic import tiny_model_config, tiny_records, tiny_spec
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     p.add_argument("--bf16", action="store_true")
     p.add_argument("--local_rank", type=int, default=0)
     args = p.parse_args()
-    meta = tiny_meta()
+    token_spec = tiny_spec()
     stage_cfg = StageConfig(model=tiny_model_config(dropout=0.1), crop_seconds=0.2, steps=args.steps, batch_size=4)
     train_cfg = TrainConfig(lr=3e-3, warmup_steps=2, ckpt_every=2, keep_last=2, val_every=1, log_every=1,
                             zero_stage=args.zero, precision="bf16" if args.bf16 else "fp32")
@@ -42,8 +42,8 @@ def main() -> None:
             return value
 
         trainer.validate = validate_then_crash
-    result = trainer.train_stage("coarse", tiny_records(8, 1.0, meta), meta, stage_cfg, train_cfg, args.out_dir,
-                                 valid_records=tiny_records(3, 1.0, meta, seed=1, split="valid"), resume=args.resume)
+    result = trainer.train_stage("coarse", tiny_records(8, 1.0, token_spec), token_spec, stage_cfg, train_cfg, args.out_dir,
+                                 valid_records=tiny_records(3, 1.0, token_spec, seed=1, split="valid"), resume=args.resume)
     if int(os.environ.get("RANK", "0")) == 0:
         print("RESULT " + json.dumps(result.__dict__))
 

@@ -1,4 +1,6 @@
 """Delay layout beside the flat one: pattern, round trips, target masks, cached sampling, continuation, save/load."""
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -6,23 +8,24 @@ from stages import Stage
 from stages.delay_layouts import DRAW
 from stages.delay_pattern import DelayPattern
 from stages.errors import StageError
-from stages.layouts import layout_from_spec, make_layout
+from stages.layout_registry import layout_from_spec, make_layout
 from stages.sampling import generate_coarse, generate_fine, pick
+from stages.token_spec import TokenSpec
 from stages.transformer import Transformer
 from stages.vocab import PAD, SEP
 
-from .synthetic import tiny_meta, tiny_model_config, tiny_records
+from .synthetic import tiny_model_config, tiny_records, tiny_spec
 
 KINDS = ["flat", "delay"]
 
 
 def _stage(name: str, kind: str, crop: float = 0.4, seed: int = 0) -> Stage:
     torch.manual_seed(seed)
-    return Stage.build(tiny_model_config(), make_layout(name, tiny_meta(), crop, kind))
+    return Stage.build(tiny_model_config(), make_layout(name, tiny_spec(), crop, kind))
 
 
 def _codes(levels: int, frames: int, batch: int = 2, seed: int = 1) -> torch.Tensor:
-    return torch.randint(0, tiny_meta()["codec_bins"], (batch, levels, frames), generator=torch.Generator().manual_seed(seed))
+    return torch.randint(0, tiny_spec().codec_bins, (batch, levels, frames), generator=torch.Generator().manual_seed(seed))
 
 
 def test_pattern_places_level_q_of_frame_t_at_step_t_plus_q():
@@ -39,7 +42,7 @@ def test_pattern_places_level_q_of_frame_t_at_step_t_plus_q():
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("stage", ["coarse", "fine"])
 def test_codes_round_trip_through_the_layout_sequence(stage, kind):
-    layout = make_layout(stage, tiny_meta(), 1.0, kind)
+    layout = make_layout(stage, tiny_spec(), 1.0, kind)
     raw = _codes(layout.target_levels, 9, batch=3)
     seq = layout.flatten(raw)
     assert seq.dim() == (2 if kind == "flat" else 3)
@@ -49,9 +52,9 @@ def test_codes_round_trip_through_the_layout_sequence(stage, kind):
 
 @pytest.mark.parametrize("stage", ["coarse", "fine"])
 def test_delay_example_has_empty_cells_without_loss_and_levels_in_their_ranges(stage):
-    meta = tiny_meta()
-    layout = make_layout(stage, meta, 0.4, "delay")
-    tokens, mask = layout.example(tiny_records(1, 2.0, meta)[0], torch.Generator().manual_seed(0))
+    token_spec = tiny_spec()
+    layout = make_layout(stage, token_spec, 0.4, "delay")
+    tokens, mask = layout.example(tiny_records(1, 2.0, token_spec)[0], torch.Generator().manual_seed(0))
     assert tokens.shape == mask.shape and tokens.shape[1] == layout.streams == 2
     sep = int((tokens[:, 0] == SEP).nonzero()[0])
     head, target, target_mask = tokens[: sep + 1], tokens[sep + 1:], mask[sep + 1:]
@@ -157,20 +160,20 @@ def test_fine_delay_generates_every_window_frame_in_range():
 
 
 def test_steps_per_second_of_audio():
-    meta = dict(tiny_meta(), n_q=8, n_coarse=4)
-    assert make_layout("coarse", meta, 1.0, "flat").steps_per_second() == 300
-    assert make_layout("fine", meta, 1.0, "flat").steps_per_second() == 300
-    assert make_layout("coarse", meta, 1.0, "delay").steps_per_second() == 75 + 3
-    assert make_layout("fine", meta, 1.0, "delay").steps_per_second() == 75 + 3
-    assert make_layout("coarse", meta, 2.0, "delay").steps_per_second() == 75 + 1.5
-    assert make_layout("semantic", meta, 10.0).steps_per_second() == 25
+    token_spec = replace(tiny_spec(), n_q=8, n_coarse=4)
+    assert make_layout("coarse", token_spec, 1.0, "flat").steps_per_second() == 300
+    assert make_layout("fine", token_spec, 1.0, "flat").steps_per_second() == 300
+    assert make_layout("coarse", token_spec, 1.0, "delay").steps_per_second() == 75 + 3
+    assert make_layout("fine", token_spec, 1.0, "delay").steps_per_second() == 75 + 3
+    assert make_layout("coarse", token_spec, 2.0, "delay").steps_per_second() == 75 + 1.5
+    assert make_layout("semantic", token_spec, 10.0).steps_per_second() == 25
 
 
 def test_bad_layouts_are_one_line_stage_errors():
     with pytest.raises(StageError, match="unknown coarse layout 'diagonal'"):
-        make_layout("coarse", tiny_meta(), 1.0, "diagonal")
+        make_layout("coarse", tiny_spec(), 1.0, "diagonal")
     with pytest.raises(StageError, match="semantic stage .* must be flat"):
-        make_layout("semantic", tiny_meta(), 1.0, "delay")
+        make_layout("semantic", tiny_spec(), 1.0, "delay")
 
 
 def test_delay_stage_save_load_round_trip_and_old_files_load_flat(tmp_path):
@@ -178,7 +181,7 @@ def test_delay_stage_save_load_round_trip_and_old_files_load_flat(tmp_path):
     st.save(tmp_path / "model.pt")
     back = Stage.load(tmp_path / "model.pt")
     assert back.layout.kind == "delay" and back.model.streams == 2 and back.layout.spec() == st.layout.spec()
-    x = st.layout.example(tiny_records(1, 1.0, tiny_meta())[0])[0][None]
+    x = st.layout.example(tiny_records(1, 1.0, tiny_spec())[0])[0][None]
     st.model.eval()
     torch.testing.assert_close(back.model(x), st.model(x))
     old = _stage("fine", "flat").to_dict()
@@ -198,16 +201,16 @@ def test_multi_stream_embedding_ignores_empty_cells_and_keeps_parameters():
         two(seq)
 
 
-def _toy_records(meta: dict, n: int, seconds: float) -> list[dict]:
+def _toy_records(token_spec: TokenSpec, n: int, seconds: float) -> list[dict]:
     """Level q at acoustic frame t is (t + q + phase) mod bins; the semantic tokens carry the phase."""
     g = torch.Generator().manual_seed(0)
     out = []
     for i in range(n):
         phase = int(torch.randint(0, 64, (1,), generator=g))
-        t = torch.arange(int(seconds * meta["acoustic_rate"])) + phase
-        acoustic = torch.stack([(t + q) % meta["codec_bins"] for q in range(meta["n_q"])])
-        sem = (torch.arange(int(seconds * meta["semantic_rate"])) * 3 + phase) % meta["semantic_bins"]
-        out.append({"id": f"toy{i}", "cond": torch.zeros(meta["cond_levels"], dtype=torch.long), "semantic": sem,
+        t = torch.arange(int(seconds * token_spec.acoustic_rate)) + phase
+        acoustic = torch.stack([(t + q) % token_spec.codec_bins for q in range(token_spec.n_q)])
+        sem = (torch.arange(int(seconds * token_spec.semantic_rate)) * 3 + phase) % token_spec.semantic_bins
+        out.append({"id": f"toy{i}", "cond": torch.zeros(token_spec.cond_levels, dtype=torch.long), "semantic": sem,
                     "acoustic": acoustic})
     return out
 
@@ -230,12 +233,12 @@ def _train(stage: Stage, records: list[dict], steps: int) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("name", ["coarse", "fine"])
 def test_tiny_model_learns_a_synthetic_pattern(name, kind):
-    meta = dict(tiny_meta(melody=False), cond_bins=1)
+    token_spec = replace(tiny_spec(melody=False), cond_bins=1)
     torch.manual_seed(0)
-    st = Stage.build(tiny_model_config(), make_layout(name, meta, 0.2, kind))
-    records = _toy_records(meta, 16, 1.0)
+    st = Stage.build(tiny_model_config(), make_layout(name, token_spec, 0.2, kind))
+    records = _toy_records(token_spec, 16, 1.0)
     _train(st, records, 250)
-    test = _toy_records(dict(meta), 20, 1.0)[-4:]
+    test = _toy_records(token_spec, 20, 1.0)[-4:]
     codes = torch.stack([r["acoustic"][:, :15] for r in test])
     if name == "coarse":
         cond = torch.zeros((4, 3), dtype=torch.long)
@@ -249,30 +252,30 @@ def test_tiny_model_learns_a_synthetic_pattern(name, kind):
     assert accuracy > 0.9, accuracy
 
 
-def _melody_records(meta: dict, n: int, seconds: float, seed: int) -> list[dict]:
+def _melody_records(token_spec: TokenSpec, n: int, seconds: float, seed: int) -> list[dict]:
     """Codes that only the melody predicts: level q at frame t is 2 * melody[t // 15] + q (mod bins); the semantic
     tokens are constant."""
     g = torch.Generator().manual_seed(seed)
-    per = int(meta["acoustic_rate"] / meta["melody_rate"])
+    per = int(token_spec.acoustic_rate / token_spec.melody_rate)
     out = []
     for i in range(n):
-        melody = torch.randint(0, meta["melody_bins"], (int(seconds * meta["melody_rate"]),), generator=g)
+        melody = torch.randint(0, token_spec.melody_bins, (int(seconds * token_spec.melody_rate),), generator=g)
         held = melody.repeat_interleave(per)
-        acoustic = torch.stack([(2 * held + q) % meta["codec_bins"] for q in range(meta["n_q"])])
-        out.append({"id": f"mel{i}", "cond": torch.zeros(meta["cond_levels"], dtype=torch.long), "melody": melody,
-                    "semantic": torch.zeros(int(seconds * meta["semantic_rate"]), dtype=torch.long),
+        acoustic = torch.stack([(2 * held + q) % token_spec.codec_bins for q in range(token_spec.n_q)])
+        out.append({"id": f"mel{i}", "cond": torch.zeros(token_spec.cond_levels, dtype=torch.long), "melody": melody,
+                    "semantic": torch.zeros(int(seconds * token_spec.semantic_rate), dtype=torch.long),
                     "acoustic": acoustic})
     return out
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_coarse_stage_with_melody_follows_the_melody_and_without_it_cannot(kind):
-    meta = dict(tiny_meta(melody=True), cond_bins=1)
+    token_spec = replace(tiny_spec(melody=True), cond_bins=1)
     torch.manual_seed(0)
-    st = Stage.build(tiny_model_config(), make_layout("coarse", meta, 0.4, kind, melody=True))
+    st = Stage.build(tiny_model_config(), make_layout("coarse", token_spec, 0.4, kind, melody=True))
     assert layout_from_spec(st.layout.spec()).vocab == st.layout.vocab
-    _train(st, _melody_records(meta, 64, 2.0, seed=0), 500)
-    test = _melody_records(meta, 8, 0.4, seed=1)
+    _train(st, _melody_records(token_spec, 64, 2.0, seed=0), 500)
+    test = _melody_records(token_spec, 8, 0.4, seed=1)
     melody = torch.stack([r["melody"] for r in test])
     sem = torch.zeros((8, 10), dtype=torch.long)
     want = torch.stack([r["acoustic"][:2] for r in test])
@@ -284,16 +287,16 @@ def test_coarse_stage_with_melody_follows_the_melody_and_without_it_cannot(kind)
 
 
 def test_only_the_coarse_stage_takes_a_melody_switch_and_old_files_have_none():
-    meta = tiny_meta(melody=True)
-    plain, with_melody = make_layout("coarse", meta, 0.4), make_layout("coarse", meta, 0.4, melody=True)
+    token_spec = tiny_spec(melody=True)
+    plain, with_melody = make_layout("coarse", token_spec, 0.4), make_layout("coarse", token_spec, 0.4, melody=True)
     assert "melody" not in plain.vocab and "melody" in with_melody.vocab
     spec = with_melody.spec()
     assert layout_from_spec(spec).has_melody
     del spec["melody"]
     assert not layout_from_spec(spec).has_melody
     with pytest.raises(StageError, match="fine stage reads no melody"):
-        make_layout("fine", meta, 0.4, melody=True)
-    rec = tiny_records(1, 1.0, meta)[0]
+        make_layout("fine", token_spec, 0.4, melody=True)
+    rec = tiny_records(1, 1.0, token_spec)[0]
     tokens, _ = with_melody.example(rec, torch.Generator().manual_seed(0), melody_drop_prob=1.0)
     lo, hi = with_melody.vocab.span("melody", 0)
     assert not ((tokens >= lo) & (tokens < hi)).any()

@@ -1,24 +1,26 @@
 """Layouts: round trips, target masks, conditioning dropout, crop alignment, vocabulary ranges."""
+from dataclasses import replace
+
 import pytest
 import torch
 
 from stages.errors import StageError
-from stages.layouts import layout_from_spec, make_layout
+from stages.layout_registry import layout_from_spec, make_layout
 from stages.vocab import MASK, PAD, SEP, Vocab
 
-from .synthetic import tiny_meta, tiny_records
+from .synthetic import tiny_records, tiny_spec
 
 
 @pytest.mark.parametrize("stage", ["semantic", "coarse", "fine"])
 def test_flatten_unflatten_round_trip(stage):
-    meta = tiny_meta()
-    layout = make_layout(stage, meta, crop_seconds=1.0)
+    token_spec = tiny_spec()
+    layout = make_layout(stage, token_spec, crop_seconds=1.0)
     g = torch.Generator().manual_seed(1)
     if stage == "semantic":
-        raw = torch.randint(0, meta["semantic_bins"], (3, 17), generator=g)
+        raw = torch.randint(0, token_spec.semantic_bins, (3, 17), generator=g)
     else:
-        levels = meta["n_coarse"] if stage == "coarse" else meta["n_q"] - meta["n_coarse"]
-        raw = torch.randint(0, meta["codec_bins"], (3, levels, 9), generator=g)
+        levels = token_spec.n_coarse if stage == "coarse" else token_spec.n_q - token_spec.n_coarse
+        raw = torch.randint(0, token_spec.codec_bins, (3, levels, 9), generator=g)
     flat = layout.flatten(raw)
     assert flat.dim() == 2
     assert torch.equal(layout.unflatten(flat), raw)
@@ -27,7 +29,7 @@ def test_flatten_unflatten_round_trip(stage):
 
 
 def test_coarse_flatten_is_row_major_with_level_offsets():
-    layout = make_layout("coarse", tiny_meta(), 1.0)
+    layout = make_layout("coarse", tiny_spec(), 1.0)
     codes = torch.tensor([[[1, 2, 3], [4, 5, 6]]])  # [B=1, Q=2, F=3]
     off0, off1 = layout.vocab.offset("coarse", 0), layout.vocab.offset("coarse", 1)
     expect = [1 + off0, 4 + off1, 2 + off0, 5 + off1, 3 + off0, 6 + off1]
@@ -46,9 +48,9 @@ def test_vocab_sections_do_not_overlap_and_reject_out_of_range():
 
 @pytest.mark.parametrize("stage", ["semantic", "coarse", "fine"])
 def test_example_targets_follow_sep_and_spec_round_trips(stage):
-    meta = tiny_meta()
-    layout = make_layout(stage, meta, crop_seconds=0.4)
-    rec = tiny_records(1, 2.0, meta)[0]
+    token_spec = tiny_spec()
+    layout = make_layout(stage, token_spec, crop_seconds=0.4)
+    rec = tiny_records(1, 2.0, token_spec)[0]
     tokens, mask = layout.example(rec, torch.Generator().manual_seed(0))
     sep = int((tokens == SEP).nonzero()[0])
     assert not mask[: sep + 1].any() and mask[sep + 1:].all()
@@ -63,9 +65,9 @@ def test_example_targets_follow_sep_and_spec_round_trips(stage):
 
 
 def test_coarse_crop_aligns_semantic_and_acoustic_windows():
-    meta = tiny_meta()
-    layout = make_layout("coarse", meta, crop_seconds=0.4)
-    rec = tiny_records(1, 3.0, meta)[0]
+    token_spec = tiny_spec()
+    layout = make_layout("coarse", token_spec, crop_seconds=0.4)
+    rec = tiny_records(1, 3.0, token_spec)[0]
     rec["semantic"] = torch.arange(75) % 16
     rec["acoustic"] = (torch.arange(225) // 3 % 8).repeat(4, 1)
     for seed in range(5):
@@ -76,9 +78,9 @@ def test_coarse_crop_aligns_semantic_and_acoustic_windows():
 
 
 def test_semantic_melody_window_and_conditioning_dropout():
-    meta = tiny_meta(melody=True)
-    layout = make_layout("semantic", meta, crop_seconds=0.8)  # 20 semantic tokens -> 4 melody tokens
-    rec = tiny_records(1, 0.8, meta)[0]
+    token_spec = tiny_spec(melody=True)
+    layout = make_layout("semantic", token_spec, crop_seconds=0.8)  # 20 semantic tokens -> 4 melody tokens
+    rec = tiny_records(1, 0.8, token_spec)[0]
     tokens, _ = layout.example(rec, None)
     assert layout.vocab.decode("melody", tokens[3:7]).tolist() == rec["melody"].tolist()
     assert tokens[7] == SEP
@@ -91,9 +93,9 @@ def test_semantic_melody_window_and_conditioning_dropout():
 
 @pytest.mark.parametrize("stage", ["semantic", "coarse"])
 def test_text_conditioning_takes_a_caption_row_with_its_probability(stage):
-    meta = tiny_meta()
-    layout = make_layout(stage, meta, crop_seconds=0.4)
-    rec = tiny_records(1, 1.0, meta)[0]
+    token_spec = tiny_spec()
+    layout = make_layout(stage, token_spec, crop_seconds=0.4)
+    rec = tiny_records(1, 1.0, token_spec)[0]
     rec["cond"] = torch.tensor([0, 0, 0])
     rec["cond_text"] = torch.tensor([[1, 1, 1], [2, 2, 2]])
     levels = layout.vocab.levels("cond")
@@ -111,9 +113,9 @@ def test_text_conditioning_takes_a_caption_row_with_its_probability(stage):
 
 
 def test_fine_needs_fine_levels_and_meta_is_checked():
-    meta = dict(tiny_meta(), n_coarse=4)
+    token_spec = replace(tiny_spec(), n_coarse=4)
     with pytest.raises(StageError, match="no fine levels"):
-        make_layout("fine", meta, 1.0)
+        make_layout("fine", token_spec, 1.0)
     with pytest.raises(StageError, match="lacks"):
         make_layout("semantic", {"semantic_rate": 25.0}, 1.0)
     assert PAD == 0

@@ -2,17 +2,17 @@
 import torch
 
 from stages import Stage
-from stages.layouts import make_layout
+from stages.layout_registry import make_layout
 from stages.sampling import (fine_chunks, filter_logits, generate_coarse, generate_fine, generate_semantic,
                              sample_tokens)
 from stages.transformer import Transformer
 
-from .synthetic import tiny_meta, tiny_model_config
+from .synthetic import tiny_model_config, tiny_spec
 
 
 def _stage(name: str, crop: float = 0.4) -> Stage:
     torch.manual_seed(0)
-    return Stage.build(tiny_model_config(), make_layout(name, tiny_meta(), crop))
+    return Stage.build(tiny_model_config(), make_layout(name, tiny_spec(), crop))
 
 
 class _Spy(torch.nn.Module):

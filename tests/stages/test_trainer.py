@@ -13,7 +13,7 @@ from stages.config import StageConfig, TrainConfig
 from stages.deepspeed_config import _free_port, deepspeed_config, warmup_cosine
 from stages.errors import StageError
 
-from .synthetic import tiny_meta, tiny_model_config, tiny_records
+from .synthetic import tiny_model_config, tiny_records, tiny_spec
 
 REPO = Path(__file__).resolve().parents[2]
 DIST_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
@@ -73,28 +73,28 @@ def _configs(steps: int) -> tuple[StageConfig, TrainConfig]:
 
 
 def test_partial_run_then_resume_finishes_and_exports(tmp_path, single_process):
-    meta = tiny_meta(melody=False)
-    records = tiny_records(4, 1.0, meta)
+    token_spec = tiny_spec(melody=False)
+    records = tiny_records(4, 1.0, token_spec)
     stage_cfg, train_cfg = _configs(steps=3)
-    part = trainer.train_stage("semantic", records, meta, stage_cfg, train_cfg, tmp_path, max_steps=2)
+    part = trainer.train_stage("semantic", records, token_spec, stage_cfg, train_cfg, tmp_path, max_steps=2)
     assert part.step == 2 and not part.finished
     partial = Stage.load(tmp_path / "model.pt").info
     assert partial["step"] == 2 and partial["finished"] is False
     with pytest.raises(StageError, match="--resume"):
-        trainer.train_stage("semantic", records, meta, stage_cfg, train_cfg, tmp_path)
-    done = trainer.train_stage("semantic", records, meta, stage_cfg, train_cfg, tmp_path, resume=True,
-                               valid_records=tiny_records(2, 1.0, meta, seed=3, split="valid"))
+        trainer.train_stage("semantic", records, token_spec, stage_cfg, train_cfg, tmp_path)
+    done = trainer.train_stage("semantic", records, token_spec, stage_cfg, train_cfg, tmp_path, resume=True,
+                               valid_records=tiny_records(2, 1.0, token_spec, seed=3, split="valid"))
     assert done.step == 3 and done.finished and done.val_loss is not None
     assert Stage.load(tmp_path / "model.pt").info["step"] == 3 and Stage.load(tmp_path / "model.pt").info["finished"]
-    again = trainer.train_stage("semantic", records, meta, stage_cfg, train_cfg, tmp_path, resume=True,
-                                valid_records=tiny_records(2, 1.0, meta, seed=3, split="valid"))
+    again = trainer.train_stage("semantic", records, token_spec, stage_cfg, train_cfg, tmp_path, resume=True,
+                                valid_records=tiny_records(2, 1.0, token_spec, seed=3, split="valid"))
     assert (again.train_loss, again.val_loss) == (done.train_loss, done.val_loss)
     assert Stage.load(tmp_path / "model.pt").info["train_loss"] == done.train_loss
 
 
 def test_nonfinite_losses_are_skipped_then_abort(tmp_path, single_process, monkeypatch):
-    meta = tiny_meta()
-    records = tiny_records(2, 1.0, meta)
+    token_spec = tiny_spec()
+    records = tiny_records(2, 1.0, token_spec)
     stage_cfg, train_cfg = _configs(steps=2)
     real, calls = trainer.lm_loss, []
 
@@ -104,11 +104,11 @@ def test_nonfinite_losses_are_skipped_then_abort(tmp_path, single_process, monke
         return loss * float("nan") if len(calls) == 1 else loss
 
     monkeypatch.setattr(trainer, "lm_loss", nan_once)
-    result = trainer.train_stage("fine", records, meta, stage_cfg, train_cfg, tmp_path / "a")
+    result = trainer.train_stage("fine", records, token_spec, stage_cfg, train_cfg, tmp_path / "a")
     assert result.finished and result.nonfinite_skipped == 1
     monkeypatch.setattr(trainer, "lm_loss", lambda *a, **k: real(*a, **k) * float("inf"))
     with pytest.raises(StageError, match="3 non-finite losses in a row"):
-        trainer.train_stage("fine", records, meta, stage_cfg, train_cfg, tmp_path / "b")
+        trainer.train_stage("fine", records, token_spec, stage_cfg, train_cfg, tmp_path / "b")
 
 
 def test_warmup_cosine_schedule_and_deepspeed_config(tmp_path):

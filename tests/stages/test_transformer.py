@@ -2,10 +2,10 @@
 import torch
 
 from stages.batches import lm_loss, sample_batch
-from stages.layouts import make_layout
+from stages.layout_registry import make_layout
 from stages.transformer import Transformer
 
-from .synthetic import tiny_meta, tiny_model_config, tiny_records
+from .synthetic import tiny_model_config, tiny_records, tiny_spec
 
 
 def test_kv_cache_logits_match_full_recompute():
@@ -44,9 +44,9 @@ def test_tied_weights_and_dropout_only_in_training():
 
 def test_tiny_stage_overfits_a_handful_of_sequences():
     torch.manual_seed(0)
-    meta = tiny_meta()
-    layout = make_layout("coarse", meta, crop_seconds=0.2)
-    records = tiny_records(4, seconds=0.2, meta=meta)
+    token_spec = tiny_spec()
+    layout = make_layout("coarse", token_spec, crop_seconds=0.2)
+    records = tiny_records(4, seconds=0.2, token_spec=token_spec)
     model = Transformer(tiny_model_config(), layout.vocab.size)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
     gen = torch.Generator().manual_seed(0)
@@ -73,10 +73,10 @@ def test_selected_positions_and_vocab_slices_equal_full_logits():
 
 def test_level_restricted_loss_equals_cross_entropy_over_each_level_span():
     torch.manual_seed(0)
-    meta = tiny_meta()
-    layout = make_layout("coarse", meta, crop_seconds=0.2)
+    token_spec = tiny_spec()
+    layout = make_layout("coarse", token_spec, crop_seconds=0.2)
     model = Transformer(tiny_model_config(), layout.vocab.size).eval()
-    tokens, mask = sample_batch(layout, tiny_records(3, 1.0, meta), 3, torch.Generator().manual_seed(0))
+    tokens, mask = sample_batch(layout, tiny_records(3, 1.0, token_spec), 3, torch.Generator().manual_seed(0))
     logits = model(tokens[:, :-1])
     losses = []
     for b in range(tokens.shape[0]):

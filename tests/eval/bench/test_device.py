@@ -14,7 +14,7 @@ import torch
 from eval.bench import device as bench_device
 from eval.bench.device_train import train_flops
 from stages.batches import lm_loss
-from stages.layouts import make_layout
+from stages.layout_registry import make_layout
 from stages.transformer import Transformer
 
 REPO = Path(__file__).resolve().parents[3]
@@ -83,7 +83,7 @@ def test_cached_sampling_picks_the_recomputed_tokens(report):
 
 def test_mfu_flop_count_of_the_base_coarse_stage():
     bench = bench_device.base_bench()
-    layout = make_layout("coarse", bench.meta, bench.crops["coarse"])
+    layout = make_layout("coarse", bench.tokens, bench.crops["coarse"])
     assert layout.vocab.size == 3 + 12 * 1024 + 1024 + 4 * 1024
     cfg = bench.models["coarse"]
     assert (cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.d_ff) == (24, 1024, 16, 4096)
@@ -95,7 +95,7 @@ def test_mfu_flop_count_of_the_base_coarse_stage():
 
 def test_host_indexed_loss_equals_boolean_selected_loss(one_thread):
     tiny = bench_device.tiny_bench()
-    layout = make_layout("coarse", tiny.meta, 0.4)
+    layout = make_layout("coarse", tiny.tokens, 0.4)
     torch.manual_seed(0)
     model = Transformer(replace(tiny.models["coarse"], dropout=0.0), layout.vocab.size).eval()
     lo = layout.vocab.span("coarse", 0)[0]
