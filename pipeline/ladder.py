@@ -7,6 +7,7 @@ Reading down the rows shows which component loses what (instrument, drums, tempo
   real_coarse_gen_fine       the clip's own coarse tokens, fine stage sampled
   real_semantic_audio_cond   the clip's own semantic tokens, coarse + fine sampled, conditioned on the clip's audio tokens
   real_semantic_text_cond    the same, conditioned on its caption's text tokens
+  real_semantic_text_melody  the same, with the clip itself as the melody (when the coarse stage reads melody)
   generated                  full generation from the caption
   generated_own_melody       full generation from the caption with the clip itself as --melody (when the run has melody)
 """
@@ -17,7 +18,7 @@ import torch
 from .orchestrator import Strata
 
 LADDER_ROWS = ("real", "codec_all", "codec_coarse", "real_coarse_gen_fine", "real_semantic_audio_cond",
-               "real_semantic_text_cond", "generated", "generated_own_melody")
+               "real_semantic_text_cond", "real_semantic_text_melody", "generated", "generated_own_melody")
 
 
 def ladder_audio(strata: Strata, clips: torch.Tensor, captions: list[str], seconds: float, seed: int = 0,
@@ -37,6 +38,9 @@ def ladder_audio(strata: Strata, clips: torch.Tensor, captions: list[str], secon
                                                                   cfg_scale=cfg_scale)
     rows["real_semantic_text_cond"] = strata.generate_downstream(text_cond, seconds, semantic=semantic, seed=seed,
                                                                  cfg_scale=cfg_scale)
+    if strata.stages["coarse"].layout.has_melody:
+        rows["real_semantic_text_melody"] = strata.generate_downstream(text_cond, seconds, semantic=semantic, seed=seed,
+                                                                       cfg_scale=cfg_scale, melody=clips)
     if generated is None:
         generated = strata.generate(captions, seconds, seed=seed, cfg_scale=cfg_scale).audio
     rows["generated"] = generated

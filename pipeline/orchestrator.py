@@ -229,11 +229,12 @@ class Strata:
         coarse: torch.Tensor | None = None,
         seed: int = 0,
         cfg_scale: float | None = None,
+        melody: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Audio [B, T] from given tokens, sampling only the stages below them (the eval's ablation ladder).
 
         `cond` are conditioning tokens [B, levels] (text or audio); with `coarse` [B, n_coarse, F] only the fine stage
-        runs, with `semantic` [B, S] coarse and fine run.
+        runs, with `semantic` [B, S] coarse and fine run; `melody` (audio [B, T]) reaches a coarse stage that reads it.
         """
         cfg_scale = self.profile.generate.cfg_scale if cfg_scale is None else float(cfg_scale)
         sampling = self.sampling()
@@ -241,7 +242,9 @@ class Strata:
         if coarse is None:
             if semantic is None:
                 raise ValueError("generate_downstream needs semantic or coarse tokens")
-            coarse = self._coarse([cond], semantic, seconds, seconds, None, sampling["coarse"], cfg_scale, generator)
+            melody_tokens = self._melody_tokens(melody, cond.shape[0])
+            coarse = self._coarse([cond], semantic, seconds, seconds, None, sampling["coarse"], cfg_scale, generator,
+                                  melody=melody_tokens)
         fine = self._fine(coarse, sampling["fine"], generator)
         audio = self.codec.decode(torch.cat([coarse, fine], 1))[:, : int(round(seconds * self.sample_rate))]
         return audio.float().clamp(-1, 1)
