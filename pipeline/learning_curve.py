@@ -2,7 +2,8 @@
 
 Snapshots of a stage (`stages/<stage>/snapshots/step-<N>.pt`, model files saved along one training run) are each
 swapped into a view of the run, and the view goes through the quick independent eval (pipeline/evaluate.py).
-Every row holds the snapshot's validation loss and the judge's figures; the curve is written as JSON, Markdown and PNG.
+Every row holds the snapshot's loss on the run's validation clips (computed here: a budgeted stop saves the loss of
+the last scheduled validation, not its own) and the judge's figures; the curve is written as JSON, Markdown and PNG.
 """
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from training.files import atomic_write_text
 
@@ -61,14 +60,31 @@ def learning_curve(run: RunDir, stage: str, opts: EvalOptions) -> list[dict[str,
     for step, path in snapshots(run, stage):
         view = snapshot_view(run, stage, path, opts.out / "views" / f"step-{step}")
         report = evaluate_run(view, replace(opts, out=opts.out / f"step-{step}", untrained=False))
-        rows.append(curve_row(step, _info(path), report))
+        rows.append(curve_row(step, valid_loss(run, path), report))
     write_curve(rows, stage, run.name, opts.out)
     return rows
 
 
-def curve_row(step: int, info: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+def valid_loss(run: RunDir, model: Path, max_records: int = 64) -> float | None:
+    """Mean target-token loss of a stage model file on the run's 'valid' cache records (None without any)."""
+    from data_prep.cache import TokenCache
+    from stages.batches import target_loss_sums
+    from stages.stage import Stage
+
+    if not (run.cache_dir / "meta.json").is_file():
+        return None
+    records = TokenCache(run.cache_dir).records("valid")[:max_records]
+    if not records:
+        return None
+    stage = Stage.load(model)
+    stage.model.eval()
+    total, count = target_loss_sums(stage.model, stage.layout, records, batch_size=8)
+    return total / max(count, 1)
+
+
+def curve_row(step: int, val_loss: float | None, report: dict[str, Any]) -> dict[str, Any]:
     """The figures of one snapshot's eval report that the curve plots."""
-    row: dict[str, Any] = {"step": step, "val_loss": info.get("val_loss"), "train_loss": info.get("train_loss")}
+    row: dict[str, Any] = {"step": step, "val_loss": val_loss}
     for item in report["adherence"]:
         if item["attribute"] in CURVE_FIGURES:
             key = f"{item['prompt_set']}_{item['attribute']}"
@@ -142,8 +158,3 @@ def _plot(rows: list[dict[str, Any]], stage: str, path: Path) -> None:
     plt.close(fig)
     tmp.replace(path)
 
-
-def _info(path: Path) -> dict[str, Any]:
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    info = blob.get("info", {}) if isinstance(blob, dict) else {}
-    return info if isinstance(info, dict) else {}

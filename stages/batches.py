@@ -37,6 +37,17 @@ def eval_batches(layout: Layout, records: list[dict[str, Any]], batch_size: int)
     return [collate(examples[i:i + batch_size]) for i in range(0, len(examples), batch_size)]
 
 
+@torch.no_grad()
+def target_loss_sums(model: torch.nn.Module, layout: Layout, records: list[dict[str, Any]], batch_size: int,
+                     device: torch.device | str = "cpu") -> tuple[float, int]:
+    """(summed target-token loss, target tokens) over `records` in eval batches: validation loss is sum / count."""
+    total, count = 0.0, 0
+    for tokens, mask in eval_batches(layout, records, batch_size):
+        total += float(lm_loss(model, to_device(tokens, device), mask, layout, reduction="sum"))
+        count += int(mask[:, 1:].sum())
+    return total, count
+
+
 def to_device(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
     """Copy a host tensor to `device`; to CUDA through pinned memory without blocking the host."""
     device = torch.device(device)

@@ -19,7 +19,7 @@ import torch
 from training.budget import Budget
 from training.solver import Solver
 
-from .batches import eval_batches, lm_loss, sample_batch, to_device
+from .batches import lm_loss, sample_batch, target_loss_sums, to_device
 from .config import StageConfig, TrainConfig
 from .deepspeed_config import build_engine, init_distributed
 from .errors import StageError
@@ -210,11 +210,7 @@ def validate(engine: Any, layout: Layout, records: list[dict[str, Any]], batch_s
     import torch.distributed as dist
 
     engine.eval()
-    totals = torch.zeros(2, dtype=torch.float64)
-    with torch.no_grad():
-        for tokens, mask in eval_batches(layout, records[rank::world], batch_size):
-            totals[0] += float(lm_loss(engine, to_device(tokens, device), mask, layout, reduction="sum"))
-            totals[1] += int(mask[:, 1:].sum())
+    totals = torch.tensor(target_loss_sums(engine, layout, records[rank::world], batch_size, device), dtype=torch.float64)
     engine.train()
     totals = totals.to(device)
     dist.all_reduce(totals)
