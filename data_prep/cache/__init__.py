@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["TokenCache", "write_cache", "crop_record", "random_crop"]
+__all__ = ["TokenCache", "write_cache"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("TokenCache", "crop_record", "random_crop"):
+    if name == "TokenCache":
         from . import reader
 
         return getattr(reader, name)

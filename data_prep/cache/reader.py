@@ -40,27 +40,3 @@ class TokenCache:
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
-
-def crop_record(record: dict[str, Any], meta: dict[str, Any], seconds: float, start_seconds: float) -> dict[str, Any]:
-    """The same time window of every token stream of `record` (cond is global and kept whole)."""
-    out = dict(record)
-    streams = [("semantic", meta["semantic_rate"]), ("acoustic", meta["acoustic_rate"]), ("melody", meta["melody_rate"])]
-    for key, rate in streams:
-        t = record.get(key)
-        if t is None or not rate:
-            continue
-        start = int(round(start_seconds * rate))
-        stop = start + int(round(seconds * rate))
-        out[key] = t[..., start:stop]
-    return out
-
-
-def random_crop(record: dict[str, Any], meta: dict[str, Any], seconds: float, generator: torch.Generator | None = None) -> dict[str, Any]:
-    """A random window of `seconds` (the whole clip if it is shorter), aligned across streams."""
-    total = float(record.get("seconds", record["semantic"].shape[0] / meta["semantic_rate"]))
-    if total <= seconds:
-        return crop_record(record, meta, total, 0.0)
-    span = total - seconds
-    start = float(torch.rand((), generator=generator)) * span
-    start = round(start * meta["semantic_rate"]) / meta["semantic_rate"]
-    return crop_record(record, meta, seconds, start)
