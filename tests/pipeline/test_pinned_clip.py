@@ -21,7 +21,7 @@ PROMPT = "A slow folk song played on a solo flute, without drums."
 SECONDS = 1.0
 SEED = 11
 REFERENCE = Path(__file__).resolve().parent / "data" / "pinned_embedded.wav"
-TOKEN_SHA256 = "9cd847a66252b15f63c0cf8c3188e136e1ba58d8e35238a0dd635f0841cb7d4d"
+TOKEN_SHA256 = "68b8ef59d1d487b0b51caf756d0bb5ebdd024a54b5fcad914e85079b3e3d902a"
 
 
 def _generate() -> tuple[str, np.ndarray]:
