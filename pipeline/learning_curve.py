@@ -30,8 +30,7 @@ def snapshots(run: RunDir, stage: str) -> list[tuple[int, Path]]:
     found = sorted((int(m.group(1)), p) for p in folder.glob("step-*.pt") if (m := SNAPSHOT.match(p.name)))
     if len(found) < 2:
         raise UserError(f"{folder} holds {len(found)} snapshot(s) (step-<N>.pt); a curve needs at least two: "
-                        f"train in budgets with `strata train stage --stage {stage} --run {run.name} --max-steps N` "
-                        "and copy model.pt there after each")
+                        f"train with `strata train stage --stage {stage} --run {run.name} --snapshots N,N,...`")
     return found
 
 

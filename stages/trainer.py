@@ -12,7 +12,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 
@@ -72,6 +72,8 @@ class StageSolver(Solver):
         self.stop_at = self.total_steps
         # A fresh run that stops before its first step has nothing worth a checkpoint.
         self.saved_step = 0
+        self.snapshot_steps: frozenset[int] = frozenset()
+        self.snapshot_dir = ckpt_dir.parent / "snapshots"
 
     def has_checkpoint(self) -> bool:
         """Whether ckpt_dir holds a DeepSpeed checkpoint tag."""
@@ -151,23 +153,39 @@ class StageSolver(Solver):
                          lr, rate)
                 self.engine.monitor.write_events([("Train/loss", self.train_loss, step), ("Train/lr", lr, step),
                                                   ("Train/target_tokens_per_s", rate, step)])
-        if self.valid and (step % self.train_cfg.val_every == 0 or step == total):
+        snapshot = step in self.snapshot_steps
+        if self.valid and (step % self.train_cfg.val_every == 0 or step == total or snapshot):
             self.val_loss = validate(self.engine, self.layout, self.valid, self.stage_cfg.batch_size, self.rank,
                                      self.world, self.device)
             if self.rank == 0:
                 log.info("%s step %d validation loss %.4f", self.stage, step, self.val_loss)
                 self.engine.monitor.write_events([("Val/loss", self.val_loss, step)])
+        if snapshot:
+            self.snapshot()
+
+    def snapshot(self) -> None:
+        """Export the model at this step to snapshots/step-<N>.pt (a learning curve's point), checkpointing first
+        because a bf16 ZeRO export rebuilds its weights from the step's checkpoint."""
+        if self.saved_step != self.step:
+            self.save()
+        path = self.snapshot_dir / f"step-{self.step}.pt"
+        if self.rank == 0:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        export(self.engine, self.layout, self.train_cfg, self.state_path, self.step, str(path), self.rank,
+               {"step": self.step, "total_steps": self.total_steps, "finished": False, "val_loss": self.val_loss,
+                "train_loss": self.train_loss})
 
 
 def train_stage(stage: str, records: list[dict[str, Any]], tokens: TokenSpec | Mapping[str, Any], stage_cfg: StageConfig,
                 train_cfg: TrainConfig, out_dir: str | Path, *, valid_records: list[dict[str, Any]] | None = None,
                 resume: bool = False, restart: bool = False, max_minutes: float | None = None,
-                max_steps: int | None = None) -> TrainResult:
+                max_steps: int | None = None, snapshot_steps: Sequence[int] = ()) -> TrainResult:
     """Train `stage` on token records described by `tokens` (a spec or the cache metadata) into out_dir
     (checkpoints/, logs/, model.pt); returns a TrainResult.
 
     resume continues from the last checkpoint, restart deletes the checkpoints first (existing checkpoints with
     neither is an error). max_steps stops early (resumable) like max_minutes; the LR schedule spans stage_cfg.steps.
+    At each of `snapshot_steps` the model is also exported to out_dir/snapshots/step-<N>.pt.
     """
     if not records:
         raise StageError(f"no training records for the {stage} stage: run `strata tokenize` first")
@@ -192,6 +210,7 @@ def train_stage(stage: str, records: list[dict[str, Any]], tokens: TokenSpec | M
                     "captions): training on audio tokens only", stage, solver.text_prob)
     total = stage_cfg.steps
     solver.stop_at = total if max_steps is None else min(total, max_steps)
+    solver.snapshot_steps = frozenset(int(n) for n in snapshot_steps)
     engine.train()
     finished = solver.run(Budget(max_minutes), stop_at=solver.stop_at)
     step, train_loss, val_loss = solver.step, solver.train_loss, solver.val_loss

@@ -24,12 +24,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (checkpointed, resumable) after this long")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="stop (checkpointed, resumable) at this step; the LR schedule still spans stages.<stage>.steps")
+    parser.add_argument("--snapshots", type=_steps, default=(), metavar="N,N,...",
+                        help="also export the model at these steps to stages/<stage>/snapshots/step-N.pt "
+                             "(the points of `strata eval --curve <stage>`)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Read the run's token cache, train the stage, export runs/R/stages/<stage>/model.pt when finished."""
     result = train_run_stage(run_dir(args), args.stage, args.overrides, *resume_flags(args), args.max_minutes,
-                             args.max_steps)
+                             args.max_steps, args.snapshots)
     if int(os.environ.get("RANK", "0")) == 0:
         losses = ", ".join(f"{k} loss {v:.4f}" for k, v in (("train", result.train_loss), ("valid", result.val_loss))
                            if v is not None)
@@ -39,3 +42,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"{args.stage}: stopped at step {result.step}/{result.total_steps} ({losses}); model at "
                   f"{result.model_path}; continue with `strata train stage --stage {args.stage} --run {args.run} --resume`")
     return 0
+
+
+def _steps(text: str) -> tuple[int, ...]:
+    """'375,750,1500' -> (375, 750, 1500); argparse turns the ValueError into a one-line usage error."""
+    steps = tuple(int(part) for part in text.split(",") if part.strip())
+    if not steps or min(steps) < 1:
+        raise ValueError(text)
+    return steps

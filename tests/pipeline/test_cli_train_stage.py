@@ -51,3 +51,18 @@ def test_train_stage_without_cache_is_a_user_error(tmp_path, capsys):
     assert main(["--quiet", "init", "--run", str(run), "--profile", "tiny"]) == 0
     assert main(["--quiet", "train", "stage", "--stage", "semantic", "--run", str(run)]) == 2
     assert "strata tokenize" in capsys.readouterr().err
+
+
+def test_snapshots_export_the_model_at_the_given_steps(run_with_cache, capsys):
+    run = str(run_with_cache)
+    assert main(["--quiet", "train", "stage", "--stage", "fine", "--run", run, "--snapshots", "1,2", *TINY,
+                 "train.val_every=10", "train.ckpt_every=10"]) == 0
+    folder = run_with_cache / "stages" / "fine" / "snapshots"
+    assert sorted(p.name for p in folder.iterdir()) == ["step-1.pt", "step-2.pt"]
+    first, second = Stage.load(folder / "step-1.pt"), Stage.load(folder / "step-2.pt")
+    assert (first.info["step"], second.info["step"]) == (1, 2) and second.info["val_loss"] is not None
+    assert not torch.equal(first.model.head.weight, second.model.head.weight)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["--quiet", "train", "stage", "--stage", "fine", "--run", run, "--snapshots", "0,x", *TINY])
+    assert "--snapshots" in capsys.readouterr().err
