@@ -20,14 +20,12 @@ from .errors import UserError
 from .inputs import read_input_audio, read_melody
 from .profile import Profile
 from .run_dir import STAGE_NAMES, RunDir
-from .settings import GenerationSettings, settings_from
+from .settings import GenerationSettings, profile_settings, settings_from
 
 if TYPE_CHECKING:
     from data_prep.clap import ConditionTokenizer
     from data_prep.codec import CodecTokenizer
     from stages.stage import Stage
-
-SAMPLING_KEYS = ("temperature", "top_k", "top_p")
 
 
 @dataclass
@@ -139,15 +137,6 @@ class Strata:
             best_of=best_of)
         return self._params
 
-    def sampling(self, temperature: dict | None = None, top_k: dict | None = None, top_p: dict | None = None) -> dict[str, dict]:
-        """Per-stage sampling settings: the profile's defaults, overridden where given."""
-        given = {"temperature": temperature or {}, "top_k": top_k or {}, "top_p": top_p or {}}
-        out = {}
-        for name in STAGE_NAMES:
-            cfg = getattr(self.profile.stages, name)
-            out[name] = {key: given[key].get(name, getattr(cfg, key)) for key in SAMPLING_KEYS}
-        return out
-
     @torch.inference_mode()
     def generate(
         self,
@@ -236,8 +225,9 @@ class Strata:
         `cond` are conditioning tokens [B, levels] (text or audio); with `coarse` [B, n_coarse, F] only the fine stage
         runs, with `semantic` [B, S] coarse and fine run; `melody` (audio [B, T]) reaches a coarse stage that reads it.
         """
-        cfg_scale = self.profile.generate.cfg_scale if cfg_scale is None else float(cfg_scale)
-        sampling = self.sampling()
+        defaults = profile_settings(self.profile)
+        cfg_scale = defaults.cfg_scale if cfg_scale is None else float(cfg_scale)
+        sampling = {name: stage.as_dict() for name, stage in defaults.sampling.items()}
         generator = torch.Generator().manual_seed(int(seed))
         if coarse is None:
             if semantic is None:
