@@ -69,7 +69,7 @@ class Solver:
         return self.budget.spent()
 
     def checkpoint_due(self) -> bool:
-        """Whether the step just counted gets a periodic checkpoint."""
+        """Whether the step just counted gets a periodic checkpoint (skipped when after_step already saved it)."""
         return self.step % self.ckpt_every == 0
 
     def run(self, budget: Budget | None = None, stop_at: int | None = None) -> bool:
@@ -81,7 +81,7 @@ class Solver:
             terms = self.train_step()
             self.step += 1
             self.after_step(terms)
-            if self.checkpoint_due():
+            if self.checkpoint_due() and self.saved_step != self.step:
                 self.save()
         if self.saved_step != self.step:
             self.save()
