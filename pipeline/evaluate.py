@@ -65,8 +65,12 @@ class EvalOptions:
                        melodies=min(self.melodies, 3))
 
 
-def evaluate_run(run: RunDir, opts: EvalOptions) -> dict[str, Any]:
-    """Generate, judge and write the report; returns the report dict (also in metrics.json)."""
+def evaluate_run(run: RunDir, opts: EvalOptions, judge_cache: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Generate, judge and write the report; returns the report dict (also in metrics.json).
+
+    Runs that share a codec and options (a learning curve's snapshots) can pass one `judge_cache` dict: the real clips
+    and the fitted judge are then computed once and reused.
+    """
     from data_prep.manifest import read_manifest
     from eval.judge import judge_labels
     from eval.paraphrase import paraphrase_set, write_paraphrase_set
@@ -84,9 +88,14 @@ def evaluate_run(run: RunDir, opts: EvalOptions) -> dict[str, Any]:
     gen = _generator(strata, opts)
 
     with timer("judge"):
-        real_train, real_test = _clips(train, sr, seconds), _clips(test, sr, seconds)
-        judge, ceilings, clean_on_codec, test_rt = _fit_judge(strata, real_train, judge_labels(train), real_test,
-                                                              judge_labels(test))
+        if not judge_cache:
+            real_train, real_test = _clips(train, sr, seconds), _clips(test, sr, seconds)
+            fitted = _fit_judge(strata, real_train, judge_labels(train), real_test, judge_labels(test))
+            if judge_cache is not None:
+                judge_cache.update(clips=(real_train, real_test), fitted=fitted)
+        else:
+            (real_train, real_test), fitted = judge_cache["clips"], judge_cache["fitted"]
+        judge, ceilings, clean_on_codec, test_rt = fitted
     labels = judge_labels(test)
     paraphrases = paraphrase_set(test, seed=opts.seed)
     write_paraphrase_set(paraphrases, opts.out / "paraphrase_prompts.jsonl")

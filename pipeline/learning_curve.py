@@ -55,10 +55,11 @@ def learning_curve(run: RunDir, stage: str, opts: EvalOptions) -> list[dict[str,
     if stage not in STAGE_NAMES:
         raise UserError(f"--curve takes a stage name ({', '.join(STAGE_NAMES)}), got '{stage}'")
     opts.check()
-    rows = []
+    rows: list[dict[str, Any]] = []
+    judge_cache: dict[str, Any] = {}  # every snapshot shares the run's codec, so the judge is fitted once
     for step, path in snapshots(run, stage):
         view = snapshot_view(run, stage, path, opts.out / "views" / f"step-{step}")
-        report = evaluate_run(view, replace(opts, out=opts.out / f"step-{step}", untrained=False))
+        report = evaluate_run(view, replace(opts, out=opts.out / f"step-{step}", untrained=False), judge_cache)
         rows.append(curve_row(step, valid_loss(run, path), report))
     write_curve(rows, stage, run.name, opts.out)
     return rows

@@ -64,7 +64,8 @@ def test_eval_needs_three_draws(tmp_path):
         evaluate_run(run, EvalOptions(_manifest(tmp_path / "data"), tmp_path / "eval", draws=2))
 
 
-def test_learning_curve_evaluates_every_snapshot_and_writes_table_and_plot(tmp_path):
+def test_learning_curve_evaluates_every_snapshot_and_writes_table_and_plot(tmp_path, monkeypatch):
+    import pipeline.evaluate as evaluate
     from data_prep.cache import write_cache
     from pipeline.learning_curve import learning_curve
     from stages.stage import Stage
@@ -87,8 +88,11 @@ def test_learning_curve_evaluates_every_snapshot_and_writes_table_and_plot(tmp_p
     stage.save(folder / "step-40.pt")
     opts = EvalOptions(tmp_path / "data" / "manifest.jsonl", tmp_path / "curve", prompts=4, draws=3, seconds=1.0,
                        judge_clips=16, ladder_clips=1, melodies=0, permutations=100)
+    fits = []
+    fit_judge = evaluate._fit_judge
+    monkeypatch.setattr(evaluate, "_fit_judge", lambda *a: fits.append(1) or fit_judge(*a))
     rows = learning_curve(run, "coarse", opts)
-    assert [r["step"] for r in rows] == [10, 40]
+    assert [r["step"] for r in rows] == [10, 40] and len(fits) == 1
     losses = [r["val_loss"] for r in rows]
     assert all(loss > 0 for loss in losses) and losses[0] != losses[1]
     assert all(0.0 <= r["template_family"] <= 1.0 and 0.0 <= r["paraphrase_drums"] <= 1.0 for r in rows)
