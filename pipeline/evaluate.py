@@ -17,8 +17,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from data_prep.audio_io import load_record_audio
-
+from .drivers.records import fixed_length_clips
 from .errors import UserError
 from .ladder import fit_length, ladder_audio
 from .orchestrator import Strata
@@ -89,7 +88,7 @@ def evaluate_run(run: RunDir, opts: EvalOptions, judge_cache: dict[str, Any] | N
 
     with timer("judge"):
         if not judge_cache:
-            real_train, real_test = _clips(train, sr, seconds), _clips(test, sr, seconds)
+            real_train, real_test = fixed_length_clips(train, sr, seconds), fixed_length_clips(test, sr, seconds)
             fitted = _fit_judge(strata, real_train, judge_labels(train), real_test, judge_labels(test))
             if judge_cache is not None:
                 judge_cache.update(clips=(real_train, real_test), fitted=fitted)
@@ -324,15 +323,6 @@ def _features(wav: torch.Tensor, sr: int):
     from eval.judge_features import batch_features
 
     return batch_features(wav, sr)
-
-
-def _clips(rows: list[dict], sample_rate: int, seconds: float) -> torch.Tensor:
-    n = int(seconds * sample_rate)
-    out = torch.zeros(len(rows), n)
-    for i, row in enumerate(rows):
-        wav = load_record_audio(row, sample_rate)[:n]
-        out[i, : wav.shape[0]] = wav
-    return out
 
 
 class _Timer:

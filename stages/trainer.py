@@ -179,13 +179,15 @@ class StageSolver(Solver):
 def train_stage(stage: str, records: list[dict[str, Any]], tokens: TokenSpec | Mapping[str, Any], stage_cfg: StageConfig,
                 train_cfg: TrainConfig, out_dir: str | Path, *, valid_records: list[dict[str, Any]] | None = None,
                 resume: bool = False, restart: bool = False, max_minutes: float | None = None,
-                max_steps: int | None = None, snapshot_steps: Sequence[int] = ()) -> TrainResult:
+                max_steps: int | None = None, snapshot_steps: Sequence[int] = (),
+                init_from: str | Path | None = None) -> TrainResult:
     """Train `stage` on token records described by `tokens` (a spec or the cache metadata) into out_dir
     (checkpoints/, logs/, model.pt); returns a TrainResult.
 
     resume continues from the last checkpoint, restart deletes the checkpoints first (existing checkpoints with
     neither is an error). max_steps stops early (resumable) like max_minutes; the LR schedule spans stage_cfg.steps.
-    At each of `snapshot_steps` the model is also exported to out_dir/snapshots/step-<N>.pt.
+    At each of `snapshot_steps` the model is also exported to out_dir/snapshots/step-<N>.pt. `init_from` (an exported
+    model.pt of the same architecture and layout) warm-starts a fresh run: its weights, a new optimizer and schedule.
     """
     if not records:
         raise StageError(f"no training records for the {stage} stage: run `strata tokenize` first")
@@ -198,7 +200,7 @@ def train_stage(stage: str, records: list[dict[str, Any]], tokens: TokenSpec | M
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     dist.barrier()
     layout = make_layout(stage, tokens, stage_cfg.crop_seconds, stage_cfg.layout, stage_cfg.melody)
-    engine = _engine(layout, stage_cfg, train_cfg, world, out_dir / "logs", stage)
+    engine = _engine(layout, stage_cfg, train_cfg, world, out_dir / "logs", stage, None if resume else init_from)
     valid = (valid_records or [])[: train_cfg.val_max_records]
     solver = StageSolver(engine, layout, records, valid, stage, stage_cfg, train_cfg, ckpt_dir, rank, world)
     if solver.has_checkpoint() and not resume:
@@ -304,10 +306,22 @@ def _write_export(cfg: Any, layout: Layout, state: dict[str, torch.Tensor], path
 
 
 def _engine(layout: Layout, stage_cfg: StageConfig, train_cfg: TrainConfig, world: int, log_dir: Path,
-            stage: str) -> Any:
+            stage: str, init_from: str | Path | None = None) -> Any:
     torch.manual_seed(train_cfg.seed)
     model = Transformer(stage_cfg.model, layout.vocab.size, streams=layout.streams)
+    if init_from is not None:
+        _warm_start(model, layout, Path(init_from))
     return build_engine(model, train_cfg, stage_cfg.batch_size, world, stage_cfg.steps, log_dir, stage)
+
+
+def _warm_start(model: Transformer, layout: Layout, path: Path) -> None:
+    """Copy an exported stage's weights into `model`; its model config and token layout must match this run's."""
+    start = Stage.load(path)
+    if asdict(start.model.cfg) != asdict(model.cfg) or start.layout.vocab.size != layout.vocab.size \
+            or start.layout.streams != layout.streams:
+        raise StageError(f"--init-from {path}: its model or token layout differs from this stage's config")
+    model.load_state_dict(start.model.state_dict())
+    log.info("warm start from %s", path)
 
 
 def _seed(seed: int, rank: int, step: int, micro: int, attempt: int) -> int:

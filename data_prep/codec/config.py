@@ -21,12 +21,14 @@ class CodecTrainConfig:
     log_every: int = 50
     seed: int = 0
     threads: int = 2
-    # Loss weights: waveform L1, log-mel L1, linear-magnitude mel L1, RVQ commitment.
+    # Loss weights: waveform L1, log-mel L1, linear-magnitude mel L1, RVQ commitment, full-resolution log-STFT L1.
     w_time: float = 0.1
     w_logmel: float = 1.0
     w_linmel: float = 1.0
     w_commit: float = 1.0
+    w_logstft: float = 0.0
     mel_scales: list[int] = field(default_factory=lambda: [256, 512, 1024, 2048])
+    stft_scales: list[int] = field(default_factory=lambda: [512, 1024, 2048])
     # Codebooks: k-means init on real frames; dead codes (EMA usage below threshold) re-seeded from the batch.
     kmeans_crops: int = 64
     kmeans_iters: int = 10
@@ -34,6 +36,15 @@ class CodecTrainConfig:
     dead_code_reset: float = 1.0
     # Init: fan-in scaled normal weights, zero biases, the last decoder layer scaled down.
     last_layer_scale: float = 0.1
+    # Start from a saved codec file instead of a fresh init; with decoder_only the encoder and codebooks stay frozen,
+    # so the tokens (and every token cache and stage trained on them) stay valid while the decoder learns.
+    init_from: str | None = None
+    decoder_only: bool = False
+    # Adversarial terms (0 = off): the package's MS-STFT discriminator, hinge loss and relative feature matching.
+    w_adv: float = 0.0
+    w_feat: float = 0.0
+    disc_filters: int = 8
+    disc_lr: float = 1e-4
 
 
 @dataclass

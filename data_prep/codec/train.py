@@ -16,9 +16,10 @@ from training.schedule import decay_factor, set_lr
 from training.solver import Solver
 
 from ..errors import DataError
+from .adversarial import build_discriminator, discriminator_loss, generator_losses
 from .codebooks import ResidualCapture, codebooks, kmeans_init_, replace_dead_codes_
 from .config import CodecConfig
-from .losses import MultiScaleMel, mel_losses
+from .losses import MultiScaleMel, MultiScaleSTFT, log_stft_loss, mel_losses
 from .model import SMALL
 from .tokenizer import CodecTokenizer, config_from_dict
 
@@ -71,9 +72,19 @@ class CodecTrainer(Solver):
         torch.manual_seed(self.tcfg.seed)
         self.tokenizer = CodecTokenizer.from_config(cfg)
         self.model = self.tokenizer.model
+        if self.tcfg.init_from:
+            _load_init(self.model, cfg, Path(self.tcfg.init_from))
+        elif self.tcfg.decoder_only:
+            raise DataError("codec.train.decoder_only needs codec.train.init_from: a fresh encoder has nothing to keep")
+        trained = self.model.decoder if self.tcfg.decoder_only else self.model
         self.sampler = ClipSampler(clips, int(round(self.tcfg.segment_seconds * cfg.sample_rate)), self.tcfg.seed)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.tcfg.lr, betas=(0.5, 0.9))
+        self.optimizer = torch.optim.Adam(trained.parameters(), lr=self.tcfg.lr, betas=(0.5, 0.9))
+        self.disc = self.disc_optimizer = None
+        if self.tcfg.w_adv > 0 or self.tcfg.w_feat > 0:
+            self.disc = build_discriminator(self.tcfg.disc_filters)
+            self.disc_optimizer = torch.optim.Adam(self.disc.parameters(), lr=self.tcfg.disc_lr, betas=(0.5, 0.9))
         self.mels = MultiScaleMel(cfg.sample_rate, list(self.tcfg.mel_scales))
+        self.specs = MultiScaleSTFT(list(self.tcfg.stft_scales)) if self.tcfg.w_logstft > 0 else None
         self.capture = ResidualCapture(self.model)
         self.history: list[dict] = []
         self.on_log = on_log
@@ -86,6 +97,9 @@ class CodecTrainer(Solver):
             log.warning("resuming codec training with a config that differs from the checkpoint's")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.disc is not None and "disc" in state:
+            self.disc.load_state_dict(state["disc"])
+            self.disc_optimizer.load_state_dict(state["disc_optimizer"])
         self.history = list(state.get("history", []))
         # Lines logged after this checkpoint by a run that was then killed are dropped: they are about to be redone.
         atomic_write_text(self.work_dir / "log.jsonl", "".join(json.dumps(e) + "\n" for e in self.history))
@@ -94,8 +108,11 @@ class CodecTrainer(Solver):
 
     def state(self) -> dict:
         """Everything needed to continue exactly (the skeleton adds the step)."""
-        return {"config": asdict(self.cfg), "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "rng": torch.get_rng_state(), "data_rng": self.sampler.generator.get_state(), "history": self.history}
+        state = {"config": asdict(self.cfg), "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "rng": torch.get_rng_state(), "data_rng": self.sampler.generator.get_state(), "history": self.history}
+        if self.disc is not None:
+            state.update(disc=self.disc.state_dict(), disc_optimizer=self.disc_optimizer.state_dict())
+        return state
 
     def save_snapshot(self) -> Path:
         """fp16 tokenizer file of the current weights, for learning-curve evaluation."""
@@ -126,27 +143,50 @@ class CodecTrainer(Solver):
         self.set_lr(max(self.step / max(1, self.total_steps), self.budget.share()))
         x = self.sampler.batch(t.batch_size)
         bandwidth = self.sampler.choice(list(t.bandwidths))
-        self.model.train()
-        self.capture.clear()
-        emb = self.model.encoder(x[:, None])
-        q = self.model.quantizer(emb, self.model.frame_rate, bandwidth)
-        y = self.model.decoder(q.quantized)[:, 0, : x.shape[-1]]
+        quantized, l_commit = self._quantize(x, bandwidth)
+        y = self.model.decoder(quantized)[:, 0, : x.shape[-1]]
         l_time = (y - x).abs().mean()
         l_log, l_lin = mel_losses(self.mels, x, y)
-        l_commit = q.penalty
         loss = t.w_time * l_time + t.w_logmel * l_log + t.w_linmel * l_lin + t.w_commit * l_commit
+        terms = {"time_l1": l_time, "log_mel": l_log, "lin_mel": l_lin, "commit": l_commit}
+        if self.specs is not None:
+            terms["log_stft"] = log_stft_loss(self.specs, x, y)
+            loss = loss + t.w_logstft * terms["log_stft"]
+        if self.disc is not None:
+            terms["adv"], terms["feat"] = generator_losses(self.disc, x, y)
+            loss = loss + t.w_adv * terms["adv"] + t.w_feat * terms["feat"]
         self.optimizer.zero_grad(set_to_none=True)
         if torch.isfinite(loss):
             loss.backward()
             self.optimizer.step()
+        if self.disc is not None:
+            terms["disc"] = discriminator_loss(self.disc, x, y)
+            self.disc_optimizer.zero_grad(set_to_none=True)
+            if torch.isfinite(terms["disc"]):
+                terms["disc"].backward()
+                self.disc_optimizer.step()
         replaced = 0
         for book, inputs in zip(codebooks(self.model), self.capture.inputs):
-            if inputs is not None:
+            if inputs is not None and not t.decoder_only:
                 replaced += replace_dead_codes_(book, inputs, t.dead_code_threshold, t.dead_code_reset)
-        terms = {"loss": loss, "time_l1": l_time, "log_mel": l_log, "lin_mel": l_lin, "commit": l_commit}
+        terms["loss"] = loss
         out = {key: float(value.detach()) for key, value in terms.items()}
         out.update(bandwidth=bandwidth, replaced=replaced, lr=self.optimizer.param_groups[0]["lr"])
         return out
+
+    def _quantize(self, x: torch.Tensor, bandwidth: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(quantized latent, commitment loss) of a [B, T] batch; with decoder_only the encoder and codebooks run frozen
+        in eval mode (no EMA update), so the codes are exactly those of the file the run started from."""
+        self.capture.clear()
+        if not self.tcfg.decoder_only:
+            self.model.train()
+            q = self.model.quantizer(self.model.encoder(x[:, None]), self.model.frame_rate, bandwidth)
+            return q.quantized, q.penalty
+        self.model.eval()
+        self.model.decoder.train()
+        with torch.no_grad():
+            q = self.model.quantizer(self.model.encoder(x[:, None]), self.model.frame_rate, bandwidth)
+        return q.quantized, torch.zeros(())
 
     def after_step(self, terms: dict | None) -> None:
         """Log the window's mean loss terms every `log_every` steps and write a snapshot every `snapshot_every`."""
@@ -169,7 +209,7 @@ class CodecTrainer(Solver):
         torch.set_num_threads(max(1, self.tcfg.threads))
         torch.set_flush_denormal(True)
         self.total_steps = self.tcfg.steps if steps is None else steps
-        if self.step == 0 and not self.state_path.exists():
+        if self.step == 0 and not self.state_path.exists() and not self.tcfg.init_from:
             self.init_codebooks()
             self.save_snapshot()
         self._window = (time.monotonic(), 0, {})
@@ -185,6 +225,16 @@ class CodecTrainer(Solver):
         if self.on_log:
             self.on_log(entry)
         log.info("codec step %d: %s", entry["step"], ", ".join(f"{k}={v}" for k, v in entry.items() if k != "step"))
+
+
+def _load_init(model: torch.nn.Module, cfg: CodecConfig, path: Path) -> None:
+    """Copy a saved small codec's weights into `model`; the architecture fields of the two configs must agree."""
+    start = CodecTokenizer.load(path)
+    fields = ("sample_rate", "n_filters", "dimension", "ratios", "bins", "lstm", "causal", "max_bandwidth")
+    differ = [f for f in fields if getattr(start.cfg, f) != getattr(cfg, f)]
+    if start.arch != SMALL or differ:
+        raise DataError(f"codec.train.init_from {path} does not match this run's codec ({', '.join(differ) or start.arch})")
+    model.load_state_dict(start.model.state_dict())
 
 
 def is_trainable(tokenizer: CodecTokenizer) -> bool:

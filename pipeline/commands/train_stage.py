@@ -27,12 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--snapshots", type=_steps, default=(), metavar="N,N,...",
                         help="also export the model at these steps to stages/<stage>/snapshots/step-N.pt "
                              "(the points of `strata eval --curve <stage>`)")
+    parser.add_argument("--init-from", default=None, metavar="MODEL_PT",
+                        help="warm start: a fresh run begins from this exported model.pt (same model and layout), with a "
+                             "new optimizer and LR schedule; ignored when resuming")
 
 
 def run(args: argparse.Namespace) -> int:
     """Read the run's token cache, train the stage, export runs/R/stages/<stage>/model.pt when finished."""
     result = train_run_stage(run_dir(args), args.stage, args.overrides, *resume_flags(args), args.max_minutes,
-                             args.max_steps, args.snapshots)
+                             args.max_steps, args.snapshots, args.init_from)
     if int(os.environ.get("RANK", "0")) == 0:
         losses = ", ".join(f"{k} loss {v:.4f}" for k, v in (("train", result.train_loss), ("valid", result.val_loss))
                            if v is not None)

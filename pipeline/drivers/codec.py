@@ -131,3 +131,36 @@ def eval_codec(rd: RunDir, overrides: list[str], checkpoint: str | None, clips: 
     out = rd.reports_dir / ("codec_mono" if mono else "codec")
     write_report(out, metrics, tokenizer, eval_clips, untrained=baseline)
     return metrics, out
+
+
+def eval_codec_timbre(rd: RunDir, checkpoints: dict[str, Path], judge_clips: int, clips: int, seconds: float,
+                      seed: int = 0) -> tuple[dict[str, Any], Path]:
+    """Accuracy of one clean-trained judge on held-out clips, clean and after each named codec's round trip; writes
+    reports/codec_timbre/metrics.json and returns (metrics, report folder)."""
+    import torch
+
+    from data_prep.codec import CodecTokenizer
+    from eval.codec_timbre import codec_timbre
+    from eval.judge import judge_labels, judge_round_trip_features
+    from eval.judge_features import batch_features
+
+    from .records import fixed_length_clips
+
+    tokenizers = {name: CodecTokenizer.load(path) for name, path in checkpoints.items()}
+    sr = next(iter(tokenizers.values())).sample_rate
+    train = manifest_records(rd.manifest_path, "train")[:judge_clips]
+    test = manifest_records(rd.manifest_path, "valid", "test")[:clips]
+    if len(train) < 16 or len(test) < 8:
+        raise UserError(f"{rd.manifest_path} needs >= 16 train and >= 8 valid/test clips (has {len(train)} and {len(test)})")
+    torch.set_num_threads(1)
+    real_test = fixed_length_clips(test, sr, seconds)
+    codec_features = {name: judge_round_trip_features(real_test, sr, lambda wav, t=tok: t.decode(t.encode(wav)))
+                      for name, tok in tokenizers.items()}
+    accuracy = codec_timbre(batch_features(fixed_length_clips(train, sr, seconds), sr), judge_labels(train),
+                            batch_features(real_test, sr), codec_features, judge_labels(test), seed=seed)
+    metrics = {"accuracy": accuracy, "checkpoints": {name: str(path) for name, path in checkpoints.items()},
+               "judge_clips": len(train), "test_clips": len(test), "seconds": seconds}
+    out = rd.reports_dir / "codec_timbre"
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    return metrics, out

@@ -32,3 +32,17 @@ def load_mono_clips(manifest: Path, sample_rate: int, split: str = "train") -> l
     if not clips:
         raise UserError(f"{manifest} has no readable split=='{split}' clips")
     return clips
+
+
+def fixed_length_clips(rows: list[dict[str, Any]], sample_rate: int, seconds: float) -> Any:
+    """[N, seconds * sample_rate] float tensor of the records' audio, cut or zero-padded to the same length."""
+    import torch
+
+    from data_prep.audio_io import load_record_audio
+
+    n = int(seconds * sample_rate)
+    out = torch.zeros(len(rows), n)
+    for i, row in enumerate(rows):
+        wav = load_record_audio(row, sample_rate)[:n]
+        out[i, : wav.shape[0]] = wav
+    return out

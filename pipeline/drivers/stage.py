@@ -1,6 +1,7 @@
 """The stage driver: train one stage transformer on the run's token cache (DeepSpeed, resumable)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import UserError
@@ -9,14 +10,17 @@ from ..run_dir import RunDir
 
 
 def train_run_stage(rd: RunDir, stage: str, overrides: list[str], resume: bool, restart: bool,
-                    max_minutes: float | None, max_steps: int | None, snapshots: Sequence[int] = ()) -> Any:
+                    max_minutes: float | None, max_steps: int | None, snapshots: Sequence[int] = (),
+                    init_from: str | None = None) -> Any:
     """Train `stage` on the cache's train records (valid records for the validation loss); returns the trainer's
-    TrainResult, with runs/R/stages/<stage>/model.pt exported when it stops and snapshots/step-<N>.pt at `snapshots`."""
+    TrainResult, with runs/R/stages/<stage>/model.pt exported when it stops and snapshots/step-<N>.pt at `snapshots`; `init_from` warm-starts a fresh run from an exported model.pt."""
     from data_prep.cache import TokenCache
     from stages.trainer import checkpoint_tags, train_stage
 
     ckpt_dir = rd.stage_dir(stage) / "checkpoints"
     resumed = decide_resume(resume, restart, bool(checkpoint_tags(ckpt_dir)), ckpt_dir)
+    if init_from is not None and not Path(init_from).is_file():
+        raise UserError(f"--init-from: no such file: {init_from}")
     profile = rd.load_profile(overrides)
     cache = TokenCache(rd.cache_dir)
     records = cache.records("train")
@@ -24,4 +28,4 @@ def train_run_stage(rd: RunDir, stage: str, overrides: list[str], resume: bool, 
         raise UserError(f"the token cache {rd.cache_dir} has no split=='train' records: check the manifest splits")
     return train_stage(stage, records, cache.meta, getattr(profile.stages, stage), profile.train, rd.stage_dir(stage),
                        valid_records=cache.records("valid"), resume=resumed, restart=not resumed,
-                       max_minutes=max_minutes, max_steps=max_steps, snapshot_steps=snapshots)
+                       max_minutes=max_minutes, max_steps=max_steps, snapshot_steps=snapshots, init_from=init_from)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from stages import Stage, trainer
 from stages.config import StageConfig, TrainConfig
@@ -135,3 +136,24 @@ def test_build_locks_left_by_a_killed_process_are_cleared(tmp_path):
     with _extension_build_guard(tmp_path):
         assert not any(lock.exists() for lock in stale)
     assert keep.read_text() == "built"
+
+
+def test_init_from_warm_starts_a_fresh_run_and_checks_the_architecture(tmp_path, single_process):
+    token_spec = tiny_spec(melody=False)
+    records = tiny_records(4, 1.0, token_spec)
+    stage_cfg, train_cfg = _configs(steps=3)
+    trainer.train_stage("semantic", records, token_spec, stage_cfg, train_cfg, tmp_path / "a")
+    start = Stage.load(tmp_path / "a" / "model.pt").model.state_dict()
+    frozen = TrainConfig(lr=0.0, warmup_steps=1, ckpt_every=100, val_every=100, log_every=100)
+    for name, init in (("warm", tmp_path / "a" / "model.pt"), ("cold", None)):
+        trainer.train_stage("semantic", records, token_spec, _configs(steps=1)[0], frozen, tmp_path / name,
+                            init_from=init)
+    warm = Stage.load(tmp_path / "warm" / "model.pt").model.state_dict()
+    cold = Stage.load(tmp_path / "cold" / "model.pt").model.state_dict()
+    assert all(torch.equal(warm[k], start[k]) for k in start)
+    assert not all(torch.equal(cold[k], start[k]) for k in start)
+    wider = StageConfig(model=tiny_model_config(), crop_seconds=0.2, steps=1, batch_size=2)
+    wider.model.d_model = 48
+    with pytest.raises(StageError, match="init-from"):
+        trainer.train_stage("semantic", records, token_spec, wider, frozen, tmp_path / "bad",
+                            init_from=tmp_path / "a" / "model.pt")
