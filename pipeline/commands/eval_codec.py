@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from pathlib import Path
-
 from ..drivers.codec import eval_codec, eval_codec_timbre
 from .common import add_run_argument, run_dir
 
@@ -29,11 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate and write runs/R/reports/codec/{metrics.json,metrics.md,*.png} (or reports/codec_timbre/)."""
     if args.timbre:
-        rd = run_dir(args)
-        checkpoints = {"codec": Path(args.checkpoint) if args.checkpoint else rd.tokenizer("codec")}
-        if args.baseline:
-            checkpoints["baseline"] = Path(args.baseline)
-        metrics, out = eval_codec_timbre(rd, checkpoints, args.judge_clips, args.clips, args.seconds)
+        metrics, out = eval_codec_timbre(run_dir(args), args.checkpoint, args.baseline, args.judge_clips, args.clips,
+                                         args.seconds)
         for name, accuracy in metrics["accuracy"].items():
             print(f"{name}: " + ", ".join(f"{k}={v:.3f}" for k, v in accuracy.items()))
         print(f"wrote {out}/metrics.json ({metrics['test_clips']} held-out clips, judge fitted on {metrics['judge_clips']})")

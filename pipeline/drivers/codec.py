@@ -133,10 +133,11 @@ def eval_codec(rd: RunDir, overrides: list[str], checkpoint: str | None, clips: 
     return metrics, out
 
 
-def eval_codec_timbre(rd: RunDir, checkpoints: dict[str, Path], judge_clips: int, clips: int, seconds: float,
-                      seed: int = 0) -> tuple[dict[str, Any], Path]:
-    """Accuracy of one clean-trained judge on held-out clips, clean and after each named codec's round trip; writes
-    reports/codec_timbre/metrics.json and returns (metrics, report folder)."""
+def eval_codec_timbre(rd: RunDir, checkpoint: str | None, baseline: str | None, judge_clips: int, clips: int,
+                      seconds: float, seed: int = 0) -> tuple[dict[str, Any], Path]:
+    """Accuracy of one clean-trained judge on held-out clips, clean and after the round trip of the codec (`checkpoint`,
+    default the run's) and of an optional `baseline` codec file; writes reports/codec_timbre/metrics.json and returns
+    (metrics, report folder)."""
     import torch
 
     from data_prep.codec import CodecTokenizer
@@ -146,6 +147,9 @@ def eval_codec_timbre(rd: RunDir, checkpoints: dict[str, Path], judge_clips: int
 
     from .records import fixed_length_clips
 
+    checkpoints = {"codec": Path(checkpoint) if checkpoint else rd.tokenizer("codec")}
+    if baseline:
+        checkpoints["baseline"] = Path(baseline)
     tokenizers = {name: CodecTokenizer.load(path) for name, path in checkpoints.items()}
     sr = next(iter(tokenizers.values())).sample_rate
     train = manifest_records(rd.manifest_path, "train")[:judge_clips]

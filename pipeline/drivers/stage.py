@@ -13,7 +13,8 @@ def train_run_stage(rd: RunDir, stage: str, overrides: list[str], resume: bool, 
                     max_minutes: float | None, max_steps: int | None, snapshots: Sequence[int] = (),
                     init_from: str | None = None) -> Any:
     """Train `stage` on the cache's train records (valid records for the validation loss); returns the trainer's
-    TrainResult, with runs/R/stages/<stage>/model.pt exported when it stops and snapshots/step-<N>.pt at `snapshots`; `init_from` warm-starts a fresh run from an exported model.pt."""
+    TrainResult, with runs/R/stages/<stage>/model.pt exported when it stops and snapshots/step-<N>.pt at `snapshots`;
+    `init_from` warm-starts a fresh run from an exported model.pt."""
     from data_prep.cache import TokenCache
     from stages.trainer import checkpoint_tags, train_stage
 
