@@ -21,7 +21,7 @@ PROMPT = "A slow folk song played on a solo flute, without drums."
 SECONDS = 1.0
 SEED = 11
 REFERENCE = Path(__file__).resolve().parent / "data" / "pinned_embedded.wav"
-TOKEN_SHA256 = "68b8ef59d1d487b0b51caf756d0bb5ebdd024a54b5fcad914e85079b3e3d902a"
+TOKEN_SHA256 = "4a0d42b4e19f7f6f7b2a2ed0387f377b033947d4870cdc8efe532a1bd71d1617"
 
 
 def _generate() -> tuple[str, np.ndarray]:
