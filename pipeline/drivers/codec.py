@@ -138,8 +138,6 @@ def eval_codec_timbre(rd: RunDir, checkpoint: str | None, baseline: str | None, 
     """Accuracy of one clean-trained judge on held-out clips, clean and after the round trip of the codec (`checkpoint`,
     default the run's) and of an optional `baseline` codec file; writes reports/codec_timbre/metrics.json and returns
     (metrics, report folder)."""
-    import torch
-
     from data_prep.codec import CodecTokenizer
     from eval.codec_timbre import codec_timbre
     from eval.judge import judge_labels, judge_round_trip_features
@@ -156,7 +154,6 @@ def eval_codec_timbre(rd: RunDir, checkpoint: str | None, baseline: str | None, 
     test = manifest_records(rd.manifest_path, "valid", "test")[:clips]
     if len(train) < 16 or len(test) < 8:
         raise UserError(f"{rd.manifest_path} needs >= 16 train and >= 8 valid/test clips (has {len(train)} and {len(test)})")
-    torch.set_num_threads(1)
     real_test = fixed_length_clips(test, sr, seconds)
     codec_features = {name: judge_round_trip_features(real_test, sr, lambda wav, t=tok: t.decode(t.encode(wav)))
                       for name, tok in tokenizers.items()}
