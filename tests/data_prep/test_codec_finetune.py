@@ -84,6 +84,6 @@ def test_discriminator_terms_train_the_discriminator():
         opt.step()
     assert float(discriminator_loss(disc, real, fake).detach()) < first
     adv, feat = generator_losses(disc, real, fake)
-    assert adv.requires_grad and float(feat) > 0
+    assert adv.requires_grad and float(feat.detach()) > 0
     _, same = generator_losses(disc, real, real)
-    assert float(same) == pytest.approx(0.0, abs=1e-6)
+    assert float(same.detach()) == pytest.approx(0.0, abs=1e-6)
