@@ -190,6 +190,7 @@ def _generator(strata: Strata, opts: EvalOptions) -> Callable[..., torch.Tensor]
 def _fit_judge(strata: Strata, train: torch.Tensor, train_labels: dict, test: torch.Tensor, test_labels: dict):
     """The judge (clean + codec rows), its ceilings on held-out clips, a clean-only judge's accuracy on those clips
     via the codec (how much timbre the codec keeps), and the held-out clips via the codec."""
+    from eval.codec_timbre import codec_timbre
     from eval.judge import IndependentJudge, judge_round_trip_features
     from eval.judge_features import batch_features
 
@@ -198,10 +199,9 @@ def _fit_judge(strata: Strata, train: torch.Tensor, train_labels: dict, test: to
     codec = judge_round_trip_features(train, sr, lambda wav: strata.codec.decode(strata.codec.encode(wav)))
     judge = IndependentJudge.fit(clean, train_labels, codec=codec)
     test_rt = _round_trip(strata, test)
-    test_rt_features = batch_features(test_rt, sr)
-    ceilings = {"clean": judge.accuracy(batch_features(test, sr), test_labels),
-                "codec": judge.accuracy(test_rt_features, test_labels)}
-    clean_on_codec = IndependentJudge.fit(clean, train_labels).accuracy(test_rt_features, test_labels)
+    test_rt_features, test_clean = batch_features(test_rt, sr), batch_features(test, sr)
+    ceilings = {"clean": judge.accuracy(test_clean, test_labels), "codec": judge.accuracy(test_rt_features, test_labels)}
+    clean_on_codec = codec_timbre(clean, train_labels, test_clean, {"codec": test_rt_features}, test_labels)["codec"]
     return judge, ceilings, clean_on_codec, test_rt
 
 

@@ -166,9 +166,10 @@ class CodecTrainer(Solver):
                 terms["disc"].backward()
                 self.disc_optimizer.step()
         replaced = 0
-        for book, inputs in zip(codebooks(self.model), self.capture.inputs):
-            if inputs is not None and not t.decoder_only:
-                replaced += replace_dead_codes_(book, inputs, t.dead_code_threshold, t.dead_code_reset)
+        if not t.decoder_only:  # frozen codebooks: re-seeding a code would change the tokens
+            for book, inputs in zip(codebooks(self.model), self.capture.inputs):
+                if inputs is not None:
+                    replaced += replace_dead_codes_(book, inputs, t.dead_code_threshold, t.dead_code_reset)
         terms["loss"] = loss
         out = {key: float(value.detach()) for key, value in terms.items()}
         out.update(bandwidth=bandwidth, replaced=replaced, lr=self.optimizer.param_groups[0]["lr"])
