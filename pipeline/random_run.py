@@ -48,5 +48,5 @@ def build_random_run(root: Path, profile: Profile, rvq_fit_vectors: int = 512) -
                        melody_bins=13 if melody else 0, sample_rate=int(codec.sample_rate))
     for name in STAGE_NAMES:
         cfg = getattr(profile.stages, name)
-        Stage.build(cfg.model, make_layout(name, tokens, cfg.crop_seconds, cfg.layout, cfg.melody)).save(run.stage_model(name))
+        Stage.build(cfg.model, make_layout(name, tokens, cfg.crop_seconds, cfg.layout, cfg.melody, cfg.aligned)).save(run.stage_model(name))
     return run

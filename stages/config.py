@@ -43,6 +43,9 @@ class StageConfig:
     melody: bool = False
     # Share of training examples whose melody tokens are replaced by MASK, as at generation without --melody.
     melody_drop_prob: float = 0.0
+    # Delay coarse only: each step also reads the semantic (and melody) token of the frame it predicts, besides the
+    # prefix, so that pitch and content reach the frame they belong to without a learned alignment.
+    aligned: bool = False
 
 
 @dataclass

@@ -17,7 +17,7 @@ Semantic and acoustic windows of one crop cover the same time span, aligned thro
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 
@@ -41,11 +41,15 @@ class Layout:
     uses_cond: ClassVar[bool] = False
     kind: ClassVar[str] = "flat"
     target_stream: ClassVar[str] = "acoustic"
+    can_align: ClassVar[bool] = False
 
-    def __init__(self, token_spec: TokenSpec, crop_seconds: float, melody: bool = False) -> None:
+    def __init__(self, token_spec: TokenSpec, crop_seconds: float, melody: bool = False, aligned: bool = False) -> None:
+        if aligned and not self.can_align:
+            raise StageError(f"aligned conditioning is for the delay coarse layout, not the {self.kind} {self.stage} one")
         self.token_spec = token_spec
         self.crop_seconds = float(crop_seconds)
         self.reads_melody = bool(melody)
+        self.aligned = bool(aligned)
         self.n_coarse = token_spec.n_coarse
         self.n_fine = token_spec.n_fine
         self.vocab = Vocab(self.sections())
@@ -140,7 +144,7 @@ class Layout:
     def spec(self) -> dict[str, Any]:
         """Plain-data description saved in model.pt; `layout_from_spec` rebuilds the layout."""
         return {"stage": self.stage, "meta": self.token_spec.as_meta(), "crop_seconds": self.crop_seconds, "layout": self.kind,
-                "melody": self.reads_melody}
+                "melody": self.reads_melody, "aligned": self.aligned}
 
 
 class SemanticLayout(Layout):
@@ -151,9 +155,9 @@ class SemanticLayout(Layout):
     uses_cond = True
     target_stream = "semantic"
 
-    def __init__(self, token_spec: TokenSpec, crop_seconds: float, melody: bool = True) -> None:
+    def __init__(self, token_spec: TokenSpec, crop_seconds: float, melody: bool = True, aligned: bool = False) -> None:
         """The semantic stage always reads melody tokens when the cache has them (`melody` is accepted and ignored)."""
-        super().__init__(token_spec, crop_seconds, melody=True)
+        super().__init__(token_spec, crop_seconds, melody=True, aligned=aligned)
 
     def sections(self) -> list[tuple[str, int, int]]:
         spec = self.token_spec
@@ -183,7 +187,7 @@ class SemanticLayout(Layout):
         melody = self.melody_window(record, s0, gen, melody_drop_prob)
         cond = pick_cond(record, gen, text_cond_prob).unsqueeze(0)
         head = self.prefix(cond, melody, window.shape[0], uncond=drop)[0]
-        return _join(head, self.flatten(window))
+        return join_target(head, self.flatten(window))
 
 
 class CoarseLayout(Layout):
@@ -209,8 +213,9 @@ class CoarseLayout(Layout):
         mel = self.melody_prefix(melody, b, semantic.shape[1], uncond)
         return torch.cat([self.cond_prefix(cond, uncond), mel, self.vocab.encode("semantic", semantic), sep], 1)
 
-    def example(self, record: dict[str, Any], gen: torch.Generator | None = None, cond_drop_prob: float = 0.0,
-                text_cond_prob: float = 0.0, melody_drop_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def crop(self, record: dict[str, Any], gen: torch.Generator | None = None, cond_drop_prob: float = 0.0,
+             text_cond_prob: float = 0.0, melody_drop_prob: float = 0.0) -> "CoarseCrop":
+        """One training window of a record: conditioning, the semantic and melody tokens of its span, its codes."""
         sem = record["semantic"].long()
         codes = _acoustic(record, self.n_coarse)[: self.n_coarse]
         crop_s = self.token_spec.seconds_to(self.crop_seconds, "semantic")
@@ -221,8 +226,23 @@ class CoarseLayout(Layout):
         drop = _drop(gen, cond_drop_prob)
         cond = pick_cond(record, gen, text_cond_prob).unsqueeze(0)
         melody = self.melody_window(record, s0, gen, melody_drop_prob)
-        head = self.prefix(cond, sem[s0:s0 + crop_s].unsqueeze(0), uncond=drop, melody=melody)[0]
-        return _join(head, self.flatten(codes[:, a0:a0 + crop_a].unsqueeze(0))[0])
+        return CoarseCrop(cond, sem[s0:s0 + crop_s].unsqueeze(0), melody, drop, codes[:, a0:a0 + crop_a].unsqueeze(0))
+
+    def example(self, record: dict[str, Any], gen: torch.Generator | None = None, cond_drop_prob: float = 0.0,
+                text_cond_prob: float = 0.0, melody_drop_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        c = self.crop(record, gen, cond_drop_prob, text_cond_prob, melody_drop_prob)
+        head = self.prefix(c.cond, c.semantic, uncond=c.uncond, melody=c.melody)[0]
+        return join_target(head, self.flatten(c.codes)[0])
+
+
+class CoarseCrop(NamedTuple):
+    """A coarse training window: cond [1,L], semantic [1,T_s], melody [1,T_m] or None, uncond flag, codes [1,Q,F]."""
+
+    cond: torch.Tensor
+    semantic: torch.Tensor
+    melody: torch.Tensor | None
+    uncond: bool
+    codes: torch.Tensor
 
 
 class FineLayout(Layout):
@@ -254,7 +274,7 @@ class FineLayout(Layout):
         a0 = crop_start(codes.shape[1], self.crop_frames, gen)
         window = codes[:, a0:a0 + self.crop_frames].unsqueeze(0)
         head = self.prefix(window[:, : self.n_coarse])[0]
-        return _join(head, self.flatten(window[:, self.n_coarse:])[0])
+        return join_target(head, self.flatten(window[:, self.n_coarse:])[0])
 
 
 def flatten_levels(vocab: Vocab, name: str, codes: torch.Tensor) -> torch.Tensor:
@@ -306,7 +326,7 @@ def _drop(gen: torch.Generator | None, prob: float) -> bool:
     return prob > 0 and float(torch.rand((), generator=gen)) < prob
 
 
-def _join(head: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def join_target(head: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Prefix then targets ([T] or [T,streams]); every target token except PAD (empty delay cells) carries loss."""
     tokens = torch.cat([head, target])
     mask = torch.cat([torch.zeros(head.shape, dtype=torch.bool), target != PAD])

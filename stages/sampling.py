@@ -82,14 +82,15 @@ def sample_tokens(model: Transformer, prefix: torch.Tensor, n_tokens: int, span:
 
 @torch.no_grad()
 def sample_steps(model: Transformer, prefix: torch.Tensor, grid: torch.Tensor, head_range: tuple[int, int],
-                 levels: int, *, uncond_prefix: torch.Tensor | None = None, cfg_scale: float = 1.0,
-                 temperature: float = 1.0, top_k: int = 0, top_p: float = 0.0,
+                 levels: int, *, uncond_prefix: torch.Tensor | None = None, uncond_grid: torch.Tensor | None = None,
+                 cfg_scale: float = 1.0, temperature: float = 1.0, top_k: int = 0, top_p: float = 0.0,
                  generator: torch.Generator | None = None) -> torch.Tensor:
     """Fill the DRAW cells of target steps grid [B,N,streams] after prefix steps [B,P,streams]; returns the grid.
 
     Streams 0..levels-1 of a step are drawn together from one forward, stream q from the q-th of `levels` equal
     slices of head_range; cells that are not DRAW (known codes, PAD) are teacher-forced. Leading steps without a
-    DRAW cell are prefilled with the prefix.
+    DRAW cell are prefilled with the prefix. The unconditional (CFG) rows read the input-only streams after
+    `levels` from `uncond_grid` when given, else from `grid`.
     """
     device = model.embed.weight.device
     b, p, _ = prefix.shape
@@ -104,8 +105,16 @@ def sample_steps(model: Transformer, prefix: torch.Tensor, grid: torch.Tensor, h
     was_training = model.training
     model.eval()
     guided = uncond_prefix is not None and cfg_scale != 1.0
+    inputs_u = (grid if uncond_grid is None else uncond_grid).to(device)[..., levels:]
+
+    def step_rows(lo: int, hi: int) -> torch.Tensor:
+        """Steps lo..hi-1 as model input: the cond rows, then (guided) the uncond rows with their own inputs."""
+        if not guided:
+            return out[:, lo:hi]
+        return torch.cat([out[:, lo:hi], torch.cat([out[:, lo:hi, :levels], inputs_u[:, lo:hi]], -1)])
+
     heads = torch.cat([prefix, uncond_prefix]) if guided else prefix
-    rows = torch.cat([heads.to(device), torch.cat([out[:, :start]] * (2 if guided else 1))], 1)
+    rows = torch.cat([heads.to(device), step_rows(0, start)], 1)
     offsets = lo + bins * torch.arange(levels, device=device)
     try:
         cache = model.new_cache(rows.shape[0], p + n)
@@ -121,8 +130,7 @@ def sample_steps(model: Transformer, prefix: torch.Tensor, grid: torch.Tensor, h
             cells = out[:, j, :levels]
             out[:, j, :levels] = torch.where(cells == DRAW, picked + offsets, cells)
             if j + 1 < n:
-                step = torch.cat([out[:, j]] * (2 if guided else 1))
-                scores = model(step[:, None], cache, p + j, vocab_range=head_range)[:, -1]
+                scores = model(step_rows(j, j + 1), cache, p + j, vocab_range=head_range)[:, -1]
     finally:
         model.train(was_training)
     return out
@@ -158,8 +166,11 @@ def generate_coarse(model: Transformer, layout: CoarseLayout, cond: torch.Tensor
     uncond = layout.prefix(cond, semantic, uncond=True, melody=melody)
     if isinstance(layout, DelayLayout):
         grid = layout.draw_grid(prefix, n_frames, head.shape[0])
-        steps = sample_steps(model, head, grid, layout.head_range(), q, uncond_prefix=uncond, cfg_scale=cfg_scale,
-                             temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+        head, grid_c = layout.attach_aligned(head, grid, semantic, melody)
+        uncond, grid_u = layout.attach_aligned(uncond, grid, semantic, melody, uncond=True)
+        steps = sample_steps(model, head, grid_c, layout.head_range(), q, uncond_prefix=uncond, uncond_grid=grid_u,
+                             cfg_scale=cfg_scale, temperature=temperature, top_k=top_k, top_p=top_p,
+                             generator=generator)
         f0 = 0 if prefix is None else prefix.shape[2]
         return layout.unflatten(steps)[:, :, f0:].cpu()
     t0 = 0

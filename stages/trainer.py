@@ -199,7 +199,7 @@ def train_stage(stage: str, records: list[dict[str, Any]], tokens: TokenSpec | M
     if restart and rank == 0:
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     dist.barrier()
-    layout = make_layout(stage, tokens, stage_cfg.crop_seconds, stage_cfg.layout, stage_cfg.melody)
+    layout = make_layout(stage, tokens, stage_cfg.crop_seconds, stage_cfg.layout, stage_cfg.melody, stage_cfg.aligned)
     engine = _engine(layout, stage_cfg, train_cfg, world, out_dir / "logs", stage, None if resume else init_from)
     valid = (valid_records or [])[: train_cfg.val_max_records]
     solver = StageSolver(engine, layout, records, valid, stage, stage_cfg, train_cfg, ckpt_dir, rank, world)
@@ -315,10 +315,11 @@ def _engine(layout: Layout, stage_cfg: StageConfig, train_cfg: TrainConfig, worl
 
 
 def _warm_start(model: Transformer, layout: Layout, path: Path) -> None:
-    """Copy an exported stage's weights into `model`; its model config and token layout must match this run's."""
+    """Copy an exported stage's weights into `model`; its model config, vocabulary and layout kind must match this
+    run's (the weights do not depend on the number of streams, so aligned streams may be added)."""
     start = Stage.load(path)
-    if asdict(start.model.cfg) != asdict(model.cfg) or start.layout.vocab.size != layout.vocab.size \
-            or start.layout.streams != layout.streams:
+    if asdict(start.model.cfg) != asdict(model.cfg) or start.layout.vocab.spec() != layout.vocab.spec() \
+            or start.layout.kind != layout.kind:
         raise StageError(f"--init-from {path}: its model or token layout differs from this stage's config")
     model.load_state_dict(start.model.state_dict())
     log.info("warm start from %s", path)

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,21 @@ def test_init_from_warm_starts_a_fresh_run_and_checks_the_architecture(tmp_path,
     with pytest.raises(StageError, match="init-from"):
         trainer.train_stage("semantic", records, token_spec, wider, frozen, tmp_path / "bad",
                             init_from=tmp_path / "a" / "model.pt")
+
+
+def test_an_aligned_coarse_run_warm_starts_from_a_stage_without_aligned_streams(tmp_path, single_process):
+    token_spec = tiny_spec(melody=True)
+    records = tiny_records(4, 1.0, token_spec)
+    plain = StageConfig(model=tiny_model_config(), crop_seconds=0.2, steps=2, batch_size=2, layout="delay", melody=True)
+    trainer.train_stage("coarse", records, token_spec, plain, _configs(steps=2)[1], tmp_path / "plain")
+    start = Stage.load(tmp_path / "plain" / "model.pt")
+    frozen = TrainConfig(lr=0.0, warmup_steps=1, ckpt_every=100, val_every=100, log_every=100)
+    aligned = replace(plain, steps=1, aligned=True)
+    trainer.train_stage("coarse", records, token_spec, aligned, frozen, tmp_path / "aligned",
+                        init_from=tmp_path / "plain" / "model.pt")
+    warm = Stage.load(tmp_path / "aligned" / "model.pt")
+    assert warm.layout.aligned and warm.model.streams == start.model.streams + 2
+    assert all(torch.equal(warm.model.state_dict()[k], v) for k, v in start.model.state_dict().items())
+    with pytest.raises(StageError, match="init-from"):
+        trainer.train_stage("coarse", records, token_spec, replace(aligned, layout="flat", aligned=False), frozen,
+                            tmp_path / "flat", init_from=tmp_path / "plain" / "model.pt")
