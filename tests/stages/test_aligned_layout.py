@@ -143,3 +143,18 @@ def test_aligned_coarse_stage_follows_a_note_per_semantic_token_where_the_prefix
     assert followed > 0.9 and guessed < 0.5, (followed, guessed)
     prefix_only, _ = _follows(aligned=False)
     assert prefix_only < 0.6, prefix_only
+
+
+def test_long_form_windows_join_with_aligned_streams():
+    """Greedy sliding windows over 1 s: the first one equals that window generated alone, and every frame is made."""
+    from stages.continuation import windowed_coarse
+
+    torch.manual_seed(3)
+    st = Stage.build(tiny_model_config(), _aligned())
+    cond = [torch.tensor([[1, 2, 3]])]
+    semantic = torch.randint(0, 16, (1, 25), generator=torch.Generator().manual_seed(6))
+    melody = torch.randint(0, 12, (1, 5), generator=torch.Generator().manual_seed(7))
+    out = windowed_coarse(st.model, st.layout, cond, semantic, 1.0, 1.0, melody=melody, temperature=0.0, cfg_scale=2.0)
+    first = generate_coarse(st.model, st.layout, cond[0], semantic[:, :10], 30, melody=melody[:, :2], temperature=0.0,
+                            cfg_scale=2.0)
+    assert out.shape == (1, 2, 75) and torch.equal(out[:, :, :30], first)
