@@ -99,7 +99,18 @@ def load_profile(name_or_path: str, overrides: list[str] | None = None) -> Profi
     except yaml.YAMLError as exc:
         raise ConfigError(f"profile {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     data = apply_overrides(data, list(overrides or []))
-    return from_dict(Profile, data)
+    profile = from_dict(Profile, data)
+    _check_aligned(profile)
+    return profile
+
+
+def _check_aligned(profile: Profile) -> None:
+    """Aligned streams exist only in the delay coarse layout; say so before any training starts."""
+    for name in ("semantic", "coarse", "fine"):
+        stage = getattr(profile.stages, name)
+        if stage.aligned and (name != "coarse" or stage.layout != "delay"):
+            raise ConfigError(f"stages.{name}.aligned=true needs the delay coarse stage (this is the {stage.layout} "
+                              f"{name} stage): set stages.{name}.aligned=false")
 
 
 def profile_to_yaml(profile: Profile) -> str:

@@ -31,7 +31,8 @@ def test_delay_coarse_trains_from_the_cli_and_generates(tmp_path, monkeypatch, c
     assert main(["--quiet", "train", "stage", "--stage", "coarse", "--run", str(run.root), *TRAIN]) == 0
     assert "finished 2 steps" in capsys.readouterr().out
     stage = Stage.load(run.stage_model("coarse"))
-    assert stage.layout.kind == "delay" and stage.model.streams == spec.n_coarse
+    assert stage.layout.kind == "delay" and stage.layout.aligned  # the tiny profile's coarse stage is aligned
+    assert stage.layout.aligned_streams == ["semantic"] and stage.model.streams == spec.n_coarse + 1  # no melody here
     strata = Strata.from_run(run)
     gen = strata.generate("a calm piano", 1.0, seed=0)  # 75 frames: several 0.4 s coarse windows with context
     assert gen.tokens["coarse"].shape == (1, spec.n_coarse, 75) and torch.isfinite(gen.audio).all()
@@ -45,10 +46,14 @@ def test_random_run_and_config_carry_the_layout(tmp_path, capsys):
     assert Stage.load(run.stage_model("fine")).layout.kind == "delay"
     assert Stage.load(run.stage_model("semantic")).layout.kind == "flat"
     assert load_profile("tiny", TINY).stages.coarse.layout == "delay" and load_profile("base").stages.coarse.layout == "flat"
-    flat = build_random_run(tmp_path / "f", load_profile("tiny", TINY + ["melody.kind=none", "stages.coarse.layout=flat"]),
-                            rvq_fit_vectors=64)
+    flat = build_random_run(tmp_path / "f", load_profile("tiny", TINY + ["melody.kind=none", "stages.coarse.layout=flat",
+                                                                      "stages.coarse.aligned=false"]), rvq_fit_vectors=64)
     assert Stage.load(flat.stage_model("coarse")).layout.kind == "flat"
     assert main(["--quiet", "train", "stage", "--stage", "coarse", "--run", str(run.root),
                  "stages.coarse.layout=diagonal"]) == 2
     err = capsys.readouterr().err
     assert "stages.coarse.layout" in err and "'delay'" in err and "Traceback" not in err
+    assert main(["--quiet", "train", "stage", "--stage", "coarse", "--run", str(run.root),
+                 "stages.coarse.layout=flat"]) == 2
+    err = capsys.readouterr().err
+    assert "set stages.coarse.aligned=false" in err and len(err.strip().splitlines()) == 1
