@@ -21,7 +21,7 @@ PROMPT = "A slow folk song played on a solo flute, without drums."
 SECONDS = 1.0
 SEED = 11
 REFERENCE = Path(__file__).resolve().parent / "data" / "pinned_embedded.wav"
-TOKEN_SHA256 = "4a0d42b4e19f7f6f7b2a2ed0387f377b033947d4870cdc8efe532a1bd71d1617"
+TOKEN_SHA256 = "ef9acd105610eb6da8e0dd188b8b0ec8b5b9c29d133d54139ddbf69a0931699c"
 
 
 def _generate() -> tuple[str, np.ndarray]:
