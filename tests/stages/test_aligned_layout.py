@@ -13,7 +13,7 @@ from stages.token_spec import TokenSpec
 from stages.vocab import MASK, PAD, SEP
 
 from .synthetic import tiny_model_config, tiny_records, tiny_spec
-from .test_delay_layout import _train
+from .test_delay_layout import _melody_records, _train
 
 
 def _aligned(token_spec: TokenSpec | None = None, crop: float = 0.4, melody: bool = True):
@@ -31,10 +31,9 @@ def test_example_carries_each_frames_semantic_and_melody_token_as_inputs_without
     assert torch.equal(tokens[:, :2], base) and torch.equal(mask[:, :2], base_mask) and not mask[:, 2:].any()
     sep = int((tokens[:, 0] == SEP).nonzero()[0])
     assert (tokens[:sep, 2:] == PAD).all()
-    n_sem = int((base[:, 0] >= layout.vocab.span("semantic", 0)[0]).logical_and(
-        base[:, 0] < layout.vocab.span("semantic", 0)[1]).sum())
+    n_sem, n_cond = token_spec.seconds_to(0.4, "semantic"), token_spec.cond_levels  # prefix: cond, melody, semantic
     semantic = layout.vocab.decode("semantic", base[sep - n_sem:sep, 0])
-    melody = layout.vocab.decode("melody", base[3:3 + layout.melody_length(n_sem), 0])
+    melody = layout.vocab.decode("melody", base[n_cond:n_cond + layout.melody_length(n_sem), 0])
     rows = tokens[sep:, 2:]  # row r: the inputs of the step predicting frame r
     for r in range(rows.shape[0]):
         if r < 30:
@@ -109,27 +108,14 @@ def test_continuation_from_a_runs_own_frames_reproduces_that_run():
         assert torch.equal(rest, whole[:, :, f1:])
 
 
-def _fast_melody_records(token_spec: TokenSpec, n: int, seconds: float, seed: int) -> list[dict]:
-    """Codes only a 25 Hz melody predicts: level q at frame t is 2 * melody[t // 3] + q (mod bins)."""
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(n):
-        melody = torch.randint(0, token_spec.melody_bins, (int(seconds * token_spec.melody_rate),), generator=g)
-        acoustic = torch.stack([(2 * melody.repeat_interleave(3) + q) % token_spec.codec_bins
-                                for q in range(token_spec.n_q)])
-        out.append({"id": f"fast{i}", "cond": torch.zeros(token_spec.cond_levels, dtype=torch.long), "melody": melody,
-                    "semantic": torch.zeros(int(seconds * token_spec.semantic_rate), dtype=torch.long),
-                    "acoustic": acoustic})
-    return out
-
-
 def _follows(aligned: bool) -> tuple[float, float]:
-    """Share of frames right with and without the melody after 200 steps on melody-only codes."""
+    """Share of frames right with and without a 25 Hz melody (a note every 3 frames) after 200 steps on codes only
+    the melody predicts."""
     token_spec = replace(tiny_spec(), melody_rate=25.0, cond_bins=1)
     torch.manual_seed(0)
     st = Stage.build(tiny_model_config(), make_layout("coarse", token_spec, 0.4, "delay", melody=True, aligned=aligned))
-    _train(st, _fast_melody_records(token_spec, 32, 2.0, seed=0), 200)
-    test = _fast_melody_records(token_spec, 8, 0.4, seed=1)
+    _train(st, _melody_records(token_spec, 32, 2.0, seed=0), 200)
+    test = _melody_records(token_spec, 8, 0.4, seed=1)
     melody = torch.stack([r["melody"] for r in test])
     sem, cond = torch.zeros((8, 10), dtype=torch.long), torch.zeros((8, 3), dtype=torch.long)
     want = torch.stack([r["acoustic"][:2] for r in test])
