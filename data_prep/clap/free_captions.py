@@ -1,8 +1,11 @@
-"""Freely worded training captions: family descriptions, instrument nicknames, drum negations, tempo as a BPM number
-or a tempo word, and whole descriptive sentences.
+"""Freely worded training captions: family descriptions, instrument nicknames and plurals, drum negations, tempo as
+a BPM number or a tempo word, and captions of two or three sentences in any order, sometimes with a sentence about
+something else.
 
-They teach the text path wording the corpus templates never use. Every phrase here differs from those of the
-evaluation's paraphrase set (eval/paraphrase.py), so that set still measures wording the model has not seen.
+They teach the text path wording and sentence order the corpus templates never use: a caption that opens with its
+drum sentence, or carries a sentence about the room, still names its instrument. Every phrase here differs from
+those of the evaluation's paraphrase set (eval/paraphrase.py), so that set still measures wording the model has not
+seen.
 """
 from __future__ import annotations
 
@@ -21,7 +24,14 @@ FAMILY_PHRASES = {
 }
 DRUM_WITH = ("and a rhythm section on drums", "with a beat from a drum kit", "and a drummer playing along")
 DRUM_WITHOUT = ("with the drums left out", "and nothing percussive", "with the drum kit silent",
-                "with no rhythm section")
+                "with no rhythm section", "beatless", "with not one drummer", "with not any percussion at all",
+                "percussionless")
+DRUM_SENTENCES_WITH = ("A drum kit keeps time.", "Drums thump along underneath.", "The drummer holds a steady beat.",
+                       "Toms and cymbals keep the pulse.")
+DRUM_SENTENCES_WITHOUT = ("The drums stay silent.", "Nobody plays percussion here.", "The drum kit sits this one out.",
+                          "No drummer joins in.", "Not one drum is struck.", "It is free of any beat.")
+ASIDES = ("Recorded close to the microphone.", "A short excerpt from a longer piece.", "Good for reading or studying.",
+          "Heard on an old radio.", "The mix is clean and dry.", "It could score a film scene.")
 SLOW_WORDS = ("sluggish", "calm", "easygoing", "plodding")
 FAST_WORDS = ("racing", "zippy", "spirited", "rushing")
 BPM_PHRASES = ("{bpm} beats to the minute", "with the metronome at {bpm}", "a tempo marking of {bpm}")
@@ -37,6 +47,8 @@ def free_caption(attrs: dict[str, Any], rng: random.Random) -> str:
     drums = rng.choice(DRUM_WITH if attrs.get("drums") else DRUM_WITHOUT)
     tempo = _tempo(attrs, rng)
     mode = rng.choice(MODE_PHRASES[_mode(attrs)]) if attrs.get("mode") and rng.random() < 0.5 else ""
+    if rng.random() < 0.5:
+        return _sentences(attrs, inst, tempo, mode, rng)
     grammar = rng.randrange(4)
     if grammar == 0:
         return f"{_cap(inst)}, {tempo}{', ' + mode if mode else ''}, {drums}."
@@ -47,12 +59,30 @@ def free_caption(attrs: dict[str, Any], rng: random.Random) -> str:
     return f"Background music: {inst}, {tempo}, {drums}{', ' + mode if mode else ''}."
 
 
+def _sentences(attrs: dict[str, Any], inst: str, tempo: str, mode: str, rng: random.Random) -> str:
+    """Two or three sentences (instrument, drums, sometimes an aside) in random order."""
+    opener = rng.choice(("Played by {}", "{} in the lead", "Music for {}"))
+    lead = f"{_cap(opener.format(inst))}, {tempo}{', ' + mode if mode else ''}."
+    parts = [lead, rng.choice(DRUM_SENTENCES_WITH if attrs.get("drums") else DRUM_SENTENCES_WITHOUT)]
+    if rng.random() < 0.4:
+        parts.append(rng.choice(ASIDES))
+    rng.shuffle(parts)
+    return " ".join(parts)
+
+
 def _instrument(attrs: dict[str, Any], rng: random.Random) -> str:
     names = [str(n) for n in (attrs.get("instruments") or [])]
     family = str(attrs.get("family") or "")
+    if names and rng.random() < 0.15:
+        return " and ".join(_plural(n) for n in names)
     if family not in FAMILY_PHRASES or (len(names) == 1 and rng.random() < 0.3):
         return f"a lone {names[0]}" if len(names) == 1 else " and ".join(names) or "an instrument"
     return rng.choice(FAMILY_PHRASES[family])
+
+
+def _plural(name: str) -> str:
+    """English plural of an instrument name ("synth lead" -> "synth leads", "brass" -> "brasses")."""
+    return name + ("es" if name.endswith(("s", "x", "sh", "ch")) else "s")
 
 
 def _tempo(attrs: dict[str, Any], rng: random.Random) -> str:

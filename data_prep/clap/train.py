@@ -75,18 +75,24 @@ def _crop_batch(mels: list[torch.Tensor], idx: list[int], frames: int, gen: torc
 
 class ClapSolver(Solver):
     """Contrastive steps of the small CLAP on precomputed log-mels: AdamW for the dense weights, SparseAdam for the
-    token table, warmup then cosine LR to 5% of the peak; the skeleton resumes and checkpoints it."""
+    token table, warmup then cosine LR to 5% of the peak; the skeleton resumes and checkpoints it.
+
+    `text_only` freezes the audio tower (weights and normalisation statistics), so audio embeddings, the RVQ fitted
+    on them and every audio token already cached stay valid while the text tower learns."""
 
     name = "CLAP"
     error = DataError
 
     def __init__(self, cfg: ClapConfig, model: torch.nn.Module, records: list[dict], mels: list[torch.Tensor],
-                 work_dir: Path):
+                 work_dir: Path, text_only: bool = False):
         t = cfg.train
         super().__init__(work_dir / "state.pt", t.steps, t.ckpt_every)
         self.cfg, self.model, self.records, self.mels = cfg, model, records, mels
+        self.text_only = text_only
+        if text_only:
+            model.audio.requires_grad_(False)
         sparse = [model.text.token_embedding.weight]
-        self.dense = [p for n, p in model.named_parameters() if p is not sparse[0]]
+        self.dense = [p for p in model.parameters() if p is not sparse[0] and p.requires_grad]
         self.opt = torch.optim.AdamW([{"params": [p for p in self.dense if p.dim() >= 2], "weight_decay": t.weight_decay},
                                       {"params": [p for p in self.dense if p.dim() < 2], "weight_decay": 0.0}], lr=t.lr)
         self.opt_sparse = torch.optim.SparseAdam(sparse, lr=t.lr)
@@ -105,6 +111,9 @@ class ClapSolver(Solver):
         tokens = self.model.tokenize([augment_caption(self.records[i], self.rng, t.caption_keep_prob,
                                                       t.caption_free_prob) for i in idx])
         set_lr([self.opt, self.opt_sparse], t.lr * lr_factor(self.step, t.steps, t.warmup_steps, floor=0.05))
+        self.model.train()
+        if self.text_only:
+            self.model.audio.eval()
         loss = self.model.contrastive_loss(mel, tokens)
         self.opt.zero_grad(set_to_none=True)
         self.opt_sparse.zero_grad(set_to_none=True)
@@ -137,29 +146,33 @@ class ClapSolver(Solver):
 
 
 def train_small_clap(cfg: ClapConfig, records: list[dict], work_dir: Path, out_path: Path,
-                     max_minutes: float | None = None, resume: bool = True) -> tuple[ConditionTokenizer, ClapTrainResult]:
-    """Train the small CLAP contrastively on `records` (train split) and write `out_path` (clap.pt)."""
+                     max_minutes: float | None = None, resume: bool = True,
+                     text_only_from: ConditionTokenizer | None = None) -> tuple[ConditionTokenizer, ClapTrainResult]:
+    """Train the small CLAP contrastively on `records` (train split) and write `out_path` (clap.pt).
+
+    `text_only_from` fine-tunes that trained CLAP's text tower against its frozen audio tower instead."""
     t = cfg.train
     if len(records) < 2:
         raise DataError(f"CLAP training needs at least 2 training clips, got {len(records)}")
     torch.manual_seed(t.seed)
-    tok = ConditionTokenizer.small(cfg)
+    tok = text_only_from if text_only_from is not None else ConditionTokenizer.small(cfg)
     model = tok.model
+    table = model.text.token_embedding.weight
+    trained_rows = (table.detach().abs().sum(dim=1) != 0) if text_only_from is not None else None
     work_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, t.threads))
     # The budget covers the log-mel precompute too.
     budget = Budget(max_minutes if max_minutes is not None else t.max_minutes)
     mels = compute_mels(tok, records, work_dir / "mels.pt")
     log.info("log-mels ready for %d clips (%.1f s)", len(mels), budget.elapsed())
-    solver = ClapSolver(cfg, model, records, mels, work_dir)
+    solver = ClapSolver(cfg, model, records, mels, work_dir, text_only=text_only_from is not None)
     if resume and solver.resume():
         log.info("resumed CLAP training at step %d", solver.step)
-    model.train()
     finished = solver.run(budget)
     if not finished:
         log.info("time budget reached at step %d", solver.step)
     model.eval()
-    zero_unseen_tokens(model, solver.opt_sparse)
+    zero_unseen_tokens(model, solver.opt_sparse, keep=trained_rows)
     tok.save(out_path)
     losses = solver.losses
     result = ClapTrainResult(solver.step, sum(losses[-20:]) / max(1, len(losses[-20:])), budget.elapsed(), finished,
@@ -168,13 +181,17 @@ def train_small_clap(cfg: ClapConfig, records: list[dict], work_dir: Path, out_p
     return tok, result
 
 
-def zero_unseen_tokens(model: torch.nn.Module, opt_sparse: torch.optim.Optimizer) -> int:
-    """Zero the token rows training never updated (random init, meaningless), so clap.pt stores only seen tokens."""
+def zero_unseen_tokens(model: torch.nn.Module, opt_sparse: torch.optim.Optimizer,
+                       keep: torch.Tensor | None = None) -> int:
+    """Zero the token rows training never updated (random init, meaningless), so clap.pt stores only seen tokens;
+    rows marked in `keep` (trained before a fine-tune) stay."""
     weight = model.text.token_embedding.weight
     state = opt_sparse.state.get(weight)
     if not state or "exp_avg_sq" not in state:
         return 0
     unseen = state["exp_avg_sq"].abs().sum(dim=1) == 0
+    if keep is not None:
+        unseen &= ~keep
     with torch.no_grad():
         weight[unseen] = 0.0
     return int(unseen.sum())

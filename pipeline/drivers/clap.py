@@ -29,11 +29,12 @@ def _official_embeddings(tok: Any, records: list[dict]) -> Any:
 
 
 def train_clap(rd: RunDir, overrides: list[str], resume: bool, restart: bool, max_minutes: float | None,
-               rvq_only: bool) -> dict[str, Any]:
+               rvq_only: bool, text_only: bool = False) -> dict[str, Any]:
     """Train the small CLAP on the train split (or save the official one), then fit the RVQ on train embeddings.
 
-    rvq_only keeps clap.pt and refits the RVQ alone. Writes clap_train/{train,rvq}_report.json and returns that
-    summary plus `wrote` (what the call wrote, for the user).
+    rvq_only keeps clap.pt and refits the RVQ alone; text_only fine-tunes clap.pt's text tower against its frozen
+    audio tower and keeps rvq.pt. Writes clap_train/{train,rvq}_report.json and returns that summary plus `wrote`
+    (what the call wrote, for the user).
     """
     import torch
 
@@ -53,6 +54,10 @@ def train_clap(rd: RunDir, overrides: list[str], resume: bool, restart: bool, ma
     extra = None
     if rvq_only and (resume or restart):
         raise UserError("--rvq-only trains nothing to resume or restart: drop --resume/--restart")
+    if rvq_only and text_only:
+        raise UserError("--rvq-only and --text-only exclude each other")
+    if text_only:
+        return _train_text_only(rd, cfg, records, work, resume, restart, max_minutes, start)
     if rvq_only:
         if not rd.tokenizer("clap").is_file():
             raise UserError(f"--rvq-only needs a trained {rd.tokenizer('clap')}: run `strata train clap --run {rd.name}`")
@@ -87,6 +92,37 @@ def train_clap(rd: RunDir, overrides: list[str], resume: bool, restart: bool, ma
     atomic_write_text(work / report, json.dumps(summary, indent=2) + "\n")
     wrote = str(rd.tokenizer("rvq")) if rvq_only else f"{rd.tokenizer('clap')} and {rd.tokenizer('rvq')}"
     return dict(summary, wrote=wrote)
+
+
+def _train_text_only(rd: RunDir, cfg: Any, records: list[dict], work: Path, resume: bool, restart: bool,
+                     max_minutes: float | None, start: float) -> dict[str, Any]:
+    """Fine-tune the run's small CLAP text tower (audio tower frozen); clap.pt is replaced, rvq.pt kept."""
+    from dataclasses import replace
+
+    from data_prep.clap.tokenizer import ConditionTokenizer
+    from data_prep.clap.train import compute_mels, mel_embeddings, train_small_clap
+    from data_prep.rvq import stats_dict
+
+    for name in ("clap", "rvq"):
+        if not rd.tokenizer(name).is_file():
+            raise UserError(f"--text-only needs a trained {rd.tokenizer(name)}: "
+                            f"run `strata train clap --run {rd.name}`")
+    tok = ConditionTokenizer.load(rd.tokenizer("clap"), rd.tokenizer("rvq"))
+    if tok.kind != "small":
+        raise UserError("--text-only fine-tunes the small CLAP; this run uses the official checkpoint")
+    resumed = decide_resume(resume, restart, (work / "state.pt").is_file(), work)
+    if not resumed and work.exists():
+        shutil.rmtree(work)
+    tok.config = replace(tok.config, train=cfg.train)
+    tok, result = train_small_clap(tok.config, records, work, rd.tokenizer("clap"), max_minutes, resume=resumed,
+                                   text_only_from=tok)
+    embeddings = mel_embeddings(tok, compute_mels(tok, records, work / "mels.pt"))
+    summary = {"kind": "small", "text_only": True, "steps": result.steps, "final_loss": round(result.final_loss, 4),
+               "finished": result.finished, "train_clips": result.train_clips, "seed": cfg.train.seed,
+               "train_seconds": round(result.wall_seconds, 1), "rvq": stats_dict(tok.rvq.stats(embeddings)),
+               "wall_seconds": round(time.monotonic() - start, 1)}
+    atomic_write_text(work / "train_report.json", json.dumps(summary, indent=2) + "\n")
+    return dict(summary, wrote=str(rd.tokenizer("clap")))
 
 
 def held_out_records(manifest: Path, max_clips: int = 0) -> list[dict]:

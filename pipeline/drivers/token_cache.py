@@ -77,3 +77,33 @@ def tokenize_run(rd: RunDir, overrides: list[str], manifest: Path | None = None,
     wall = time.monotonic() - start
     counts["wall_s"] = round(wall, 1)
     return TokenizeResult(counts, rank, world, out, wall)
+
+
+def refresh_text_run(rd: RunDir, overrides: list[str], manifest: Path | None = None, out: Path | None = None) -> int:
+    """Re-derive only the cached text tokens after `strata train clap --text-only`; returns the shards rewritten."""
+    import json
+
+    from data_prep.audio_io import load_record_audio
+    from data_prep.cache.text_refresh import refresh_text_tokens
+    from data_prep.clap import ConditionTokenizer
+    from data_prep.errors import DataError
+
+    profile = rd.load_profile(overrides)
+    out = out or rd.cache_dir
+    cond = ConditionTokenizer.load(rd.tokenizer("clap"), rd.tokenizer("rvq"))
+    try:
+        old = json.loads((out / "meta.json").read_text())
+    except FileNotFoundError:
+        raise UserError(f"no token cache at {out}: run `strata tokenize --run {rd.name}` first") from None
+    meta = dict(old, tokenizers=fingerprint(rd, profile), caption_variants=profile.cache.caption_variants)
+
+    rate = int(old["sample_rate"])  # the rate tokenize loaded audio at (the codec's), so resampling matches
+
+    def audio_cond(record: dict[str, Any]) -> Any:
+        return cond.audio_tokens(load_record_audio(record, rate)[None], rate)[0].long()
+
+    rows = {str(r["id"]): r for r in manifest_records(manifest or rd.manifest_path)}
+    try:
+        return refresh_text_tokens(out, rows, meta, cond.text_tokens, audio_cond, profile.cache.free_caption_prob)
+    except DataError as exc:
+        raise UserError(str(exc)) from None

@@ -1,4 +1,4 @@
-"""Token cache: sharding, validation, resume after a simulated kill, rank split, rejects, reader and crops."""
+"""Token cache: sharding, validation, resume after a simulated kill, rank split, rejects, reader, crops, text refresh."""
 import json
 
 import pytest
@@ -6,9 +6,11 @@ import torch
 
 from data_prep.audio_io import save_wav
 from data_prep.cache import TokenCache, write_cache
+from data_prep.cache.text_refresh import refresh_text_tokens
 from data_prep.cache.tokenize import cache_meta, caption_variants, make_tokenize_fn
 from data_prep.cache.validate import validate_record
 from data_prep.cache.writer import plan_shards, shard_path
+from data_prep.errors import DataError
 from stages.token_spec import TokenSpec
 
 META = TokenSpec(semantic_rate=25.0, semantic_bins=16, acoustic_rate=75.0, codec_bins=32, n_q=4, n_coarse=2,
@@ -197,3 +199,40 @@ def test_make_tokenize_fn_reads_only_the_record_segment(tmp_path):
     assert by_id["a@0"]["acoustic"].shape == (4, 75) and by_id["a@0"]["semantic"].shape == (25,)
     assert by_id["a@1"]["acoustic"].shape == (4, 187) and by_id["a@1"]["seconds"] == 2.5
     assert by_id["a"]["acoustic"].shape == (4, 300) and by_id["a"]["seconds"] == 4.0
+
+
+class RetunedCond(FakeCond):
+    """The same audio tower, another text tower (as after `strata train clap --text-only`)."""
+
+    def text_tokens(self, texts):
+        return torch.tensor([[(len(t) + 3) % 8, 1, 2] for t in texts])
+
+
+def test_text_refresh_rewrites_only_text_tokens_and_resumes(tmp_path):
+    save_wav(tmp_path / "a.wav", 0.3 * torch.sin(torch.arange(48000) / 10.0), 24000)
+    attrs = {"family": "strings", "drums": False, "tempo_word": "slow", "mode": "minor"}
+    recs = [{"id": f"c{i}", "path": str(tmp_path / "a.wav"), "seconds": 2.0, "split": "train",
+             "caption": f"slow strings number {i}, no drums", "attributes": attrs} for i in range(5)]
+    base = dict(cache_meta(FakeCodec(), FakeCond(), FakeSemantic(), None), caption_variants=3)
+    old_meta = dict(base, tokenizers={"clap": "old", "codec": "x"})
+    new_meta = dict(base, tokenizers={"clap": "new", "codec": "x"})
+    write_cache(recs, make_tokenize_fn(FakeCodec(), FakeCond(), FakeSemantic(), None, 3), tmp_path / "c", 2,
+                meta=old_meta)
+    write_cache(recs, make_tokenize_fn(FakeCodec(), RetunedCond(), FakeSemantic(), None, 3), tmp_path / "want", 2,
+                meta=new_meta)
+    by_id = {r["id"]: r for r in recs}
+    audio = lambda record: torch.ones(3, dtype=torch.long)  # noqa: E731  the cached audio tokens: tower unchanged
+    assert refresh_text_tokens(tmp_path / "c", by_id, new_meta, RetunedCond().text_tokens, audio, 0.0) == 3
+    got, want = TokenCache(tmp_path / "c"), TokenCache(tmp_path / "want")
+    assert got.meta == new_meta
+    for a, b in zip(got.records(), want.records()):
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in ("cond", "cond_text", "acoustic", "semantic"))
+    assert refresh_text_tokens(tmp_path / "c", by_id, new_meta, RetunedCond().text_tokens, audio, 0.0) == 0
+    with pytest.raises(DataError, match="other tokenizers"):
+        refresh_text_tokens(tmp_path / "c", by_id, dict(new_meta, semantic_bins=17), RetunedCond().text_tokens, audio,
+                            0.0)
+    moved = lambda record: torch.zeros(3, dtype=torch.long)  # noqa: E731
+    with pytest.raises(DataError, match="audio tower"):
+        refresh_text_tokens(tmp_path / "c", by_id, dict(new_meta, tokenizers={"clap": "newer", "codec": "x"}),
+                            RetunedCond().text_tokens, moved, 0.0)

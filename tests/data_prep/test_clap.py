@@ -98,7 +98,8 @@ def test_training_resumes_to_the_same_weights(tmp_path):
 
 
 def _args(**kw) -> argparse.Namespace:
-    base = dict(overrides=[], max_minutes=None, resume=False, fresh=False, rvq_only=False, max_clips=0)
+    base = dict(overrides=[], max_minutes=None, resume=False, fresh=False, rvq_only=False, text_only=False,
+                max_clips=0)
     base.update(kw)
     return argparse.Namespace(**base)
 
@@ -133,6 +134,38 @@ def test_train_and_eval_commands(tmp_path, monkeypatch, capsys):
     assert family["continuous"]["chance"] == 0.5 and 0.0 <= family["quantized"]["accuracy"] <= 1.0
     assert report["rvq"]["levels"] == 2
     assert "caption->clip R@1" in (rd.reports_dir / "clap" / "zero_shot.md").read_text()
+    with pytest.raises(UserError, match="exclude"):
+        train_clap.run(_args(run="r", rvq_only=True, text_only=True))
+
+
+def test_text_only_fine_tune_keeps_audio_tower_and_rvq(tmp_path, monkeypatch):
+    """--text-only trains the text tower alone: audio embeddings, rvq.pt and earlier-trained BPE rows stay."""
+    from pipeline.commands import train_clap
+    from pipeline.profile import load_profile
+    from pipeline.run_dir import RunDir
+
+    monkeypatch.setenv("STRATA_RUNS", str(tmp_path))
+    over = ["clap.embed_dim=32", "clap.audio_width=16", "clap.text_width=32", "clap.text_layers=1",
+            "clap.text_heads=2", "clap.window_seconds=1.0", "clap.train.steps=3", "clap.train.batch_size=4",
+            "clap.train.crop_seconds=0.5", "clap.mel_hop=320", "rvq.levels=2", "rvq.bins=4"]
+    rd = RunDir.from_arg("t")
+    rd.create(load_profile("tiny", over))
+    write_corpus(rd.data_dir, n=10, seconds=1.5)
+    assert train_clap.run(_args(run="t")) == 0
+    before = ConditionTokenizer.load(rd.tokenizer("clap"))
+    rvq_bytes = rd.tokenizer("rvq").read_bytes()
+    assert train_clap.run(_args(run="t", text_only=True, restart=True,
+                                overrides=["clap.train.steps=4", "clap.train.caption_free_prob=1.0"])) == 0
+    after = ConditionTokenizer.load(rd.tokenizer("clap"))
+    assert rd.tokenizer("rvq").read_bytes() == rvq_bytes
+    old, new = before.model.state_dict(), after.model.state_dict()
+    assert all(torch.equal(old[k], new[k]) for k in old if k.startswith("audio."))
+    assert not torch.equal(old["text.proj.0.weight"], new["text.proj.0.weight"])
+    table = "text.token_embedding.weight"
+    kept = old[table].abs().sum(dim=1) != 0
+    assert bool((new[table][kept].abs().sum(dim=1) != 0).all())  # rows the first training used are not zeroed
+    wav = tone(440.0, 1.5)
+    assert torch.equal(before.embed_audio(wav, SR), after.embed_audio(wav, SR))
 
 
 def test_token_table_is_stored_sparsely():

@@ -87,3 +87,39 @@ def test_semantic_ssl_cli_refuses_mel_source(tmp_path, capsys):
     run.create(load_profile("tiny", ["semantic.source=mel"]))
     assert main(["train", "semantic-ssl", "--run", str(run.root)]) == 2
     assert "needs no SSL training" in capsys.readouterr().err
+
+
+def test_text_only_refresh_matches_a_full_tokenize(tmp_path, capsys):
+    """After a text tower change, `tokenize --text-only` rewrites the cache to what a full tokenize writes; after an
+    audio tower change it refuses with one line."""
+    from data_prep.clap import ConditionTokenizer
+
+    run = make_run(tmp_path / "r")
+    rows = [json.loads(line) for line in run.manifest_path.read_text().splitlines()]
+    for row in rows:
+        row["caption"] = f"a short tune on {row['attributes']['family']}" if "attributes" in row else ""
+        row.setdefault("attributes", {})["drums"] = False
+    run.manifest_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["train", "kmeans", "--run", str(run.root)]) == 0
+    assert main(["tokenize", "--run", str(run.root)]) == 0
+    before = {r["id"]: r for r in TokenCache(run.cache_dir).records()}
+    cond = ConditionTokenizer.load(run.tokenizer("clap"), run.tokenizer("rvq"))
+    with torch.no_grad():
+        cond.model.text.proj[2].weight.mul_(-1.0)  # another text tower, same audio tower
+    cond.save(run.tokenizer("clap"))
+    capsys.readouterr()
+    assert main(["tokenize", "--run", str(run.root), "--text-only"]) == 0
+    assert "rewrote the text tokens of 3 shards" in capsys.readouterr().out
+    assert main(["tokenize", "--run", str(run.root), "--out", str(tmp_path / "full")]) == 0
+    got, want = TokenCache(run.cache_dir), TokenCache(tmp_path / "full")
+    assert got.meta == want.meta
+    for a, b in zip(got.records(), want.records()):
+        assert torch.equal(a["cond_text"], b["cond_text"]) and torch.equal(a["cond"], before[a["id"]]["cond"])
+        assert torch.equal(a["acoustic"], before[a["id"]]["acoustic"])
+    assert any(not torch.equal(a["cond_text"], before[a["id"]]["cond_text"]) for a in got.records())
+    with torch.no_grad():
+        cond.model.audio.proj[2].weight.mul_(-1.0)
+    cond.save(run.tokenizer("clap"))
+    capsys.readouterr()
+    assert main(["tokenize", "--run", str(run.root), "--text-only"]) == 2
+    assert "audio tower" in capsys.readouterr().err
