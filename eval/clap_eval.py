@@ -4,6 +4,10 @@ Attribute accuracy: each held-out clip's audio embedding is compared with the av
 prompts for every value of an attribute (instrument family, drums yes/no, tempo word, mode); the nearest
 wins. After quantization both sides go through the shared RVQ (tokens -> dequantized vectors), as at
 inference. Text-audio agreement: paired caption/clip cosine and caption->clip retrieval R@1.
+
+Text path: the text embedding of each clip's template caption, and of a paraphrase of it (eval/paraphrase.py),
+classified by the nearest mean audio embedding of each class (instrument family, drums). It measures how much of a
+caption's meaning survives the text tower before any stage runs, in the space the stages' audio tokens come from.
 """
 from __future__ import annotations
 
@@ -13,6 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from data_prep.clap.captions import zero_shot_prompts
+from data_prep.errors import DataError
+
+from .judge import judge_labels
+from .paraphrase import paraphrase_set
 
 ATTRIBUTES = ("family", "drums", "tempo_word", "mode")
 
@@ -76,6 +84,30 @@ def text_audio_agreement(tok, captions: list[str], audio_emb: torch.Tensor, quan
             "r_at_1_chance": round(1.0 / n, 4)}
 
 
+def prototype_accuracy(tok, texts: list[str], labels: list[str], audio_emb: torch.Tensor, quantized: bool) -> float:
+    """Share of texts whose embedding lies nearest the mean audio embedding of their own label's clips."""
+    text_emb = tok.embed_text(texts)
+    if quantized:
+        text_emb, audio_emb = tok.dequantize(tok.quantize(text_emb)), tok.dequantize(tok.quantize(audio_emb))
+    values = sorted(set(labels))
+    truth = torch.tensor([values.index(v) for v in labels])
+    protos = torch.stack([F.normalize(audio_emb[truth == c].mean(dim=0), dim=-1) for c in range(len(values))])
+    return round(float(((F.normalize(text_emb, dim=-1) @ protos.T).argmax(dim=1) == truth).float().mean()), 4)
+
+
+def text_path(tok, records: list[dict], audio_emb: torch.Tensor, seed: int = 0) -> dict:
+    """Family and drums read from template captions and from paraphrases by audio prototypes ({} without labels)."""
+    try:
+        labels = judge_labels(records)
+    except DataError:
+        return {}
+    texts = {"template": [str(r["caption"]) for r in records],
+             "paraphrase": [item["caption"] for item in paraphrase_set(records, seed)]}
+    return {name: {kind: {q: prototype_accuracy(tok, t, labels[name], audio_emb, q == "quantized")
+                          for q in ("continuous", "quantized")} for kind, t in texts.items()}
+            for name in ("family", "drums") if len(set(labels[name])) > 1}
+
+
 def evaluate_clap(tok, records: list[dict], audio_emb: torch.Tensor) -> dict:
     """The full report: attribute accuracy and agreement before/after quantization, plus RVQ error."""
     from data_prep.rvq import stats_dict
@@ -91,6 +123,7 @@ def evaluate_clap(tok, records: list[dict], audio_emb: torch.Tensor) -> dict:
         report["agreement"] = {q: text_audio_agreement(tok, captions, audio_emb, q == "quantized")
                                for q in ("continuous", "quantized")}
         text_stats = stats_dict(tok.rvq.stats(tok.embed_text(captions)))
+        report["text_path"] = text_path(tok, records, audio_emb)
     else:
         text_stats = None
     report["rvq"] = {"levels": tok.levels, "bins": tok.bins, "audio": stats_dict(tok.rvq.stats(audio_emb)),
@@ -116,6 +149,13 @@ def report_markdown(report: dict, run_name: str) -> str:
         for q, a in report["agreement"].items():
             lines.append(f"| {q} | {a['paired_cosine']:.3f} | {a['unpaired_cosine']:.3f} | {a['r_at_1']:.3f} | "
                          f"{a['r_at_1_chance']:.3f} |")
+    if report.get("text_path"):
+        lines += ["", "| text path: class of the nearest audio prototype | template captions | paraphrases |",
+                  "|---|---|---|"]
+        for name, kinds in report["text_path"].items():
+            t, p = kinds["template"], kinds["paraphrase"]
+            lines.append(f"| {name} (continuous / quantized) | {t['continuous']:.3f} / {t['quantized']:.3f} | "
+                         f"{p['continuous']:.3f} / {p['quantized']:.3f} |")
     rvq = report["rvq"]
     text = (f"; caption text relative MSE {rvq['text']['relative_mse']:.4f} (cosine {rvq['text']['cosine']:.3f})"
             if rvq.get("text") else "")
