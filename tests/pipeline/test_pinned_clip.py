@@ -21,7 +21,7 @@ PROMPT = "A slow folk song played on a solo flute, without drums."
 SECONDS = 1.0
 SEED = 11
 REFERENCE = Path(__file__).resolve().parent / "data" / "pinned_embedded.wav"
-TOKEN_SHA256 = "ef9acd105610eb6da8e0dd188b8b0ec8b5b9c29d133d54139ddbf69a0931699c"
+TOKEN_SHA256 = "4718347dab5472b46013293021e4c0e96ffd9dcec638e03867ab1079db11de30"
 
 
 def _generate() -> tuple[str, np.ndarray]:
