@@ -84,11 +84,8 @@ def text_audio_agreement(tok, captions: list[str], audio_emb: torch.Tensor, quan
             "r_at_1_chance": round(1.0 / n, 4)}
 
 
-def prototype_accuracy(tok, texts: list[str], labels: list[str], audio_emb: torch.Tensor, quantized: bool) -> float:
-    """Share of texts whose embedding lies nearest the mean audio embedding of their own label's clips."""
-    text_emb = tok.embed_text(texts)
-    if quantized:
-        text_emb, audio_emb = tok.dequantize(tok.quantize(text_emb)), tok.dequantize(tok.quantize(audio_emb))
+def prototype_accuracy(text_emb: torch.Tensor, labels: list[str], audio_emb: torch.Tensor) -> float:
+    """Share of text embeddings lying nearest the mean audio embedding of their own label's clips."""
     values = sorted(set(labels))
     truth = torch.tensor([values.index(v) for v in labels])
     protos = torch.stack([F.normalize(audio_emb[truth == c].mean(dim=0), dim=-1) for c in range(len(values))])
@@ -103,8 +100,12 @@ def text_path(tok, records: list[dict], audio_emb: torch.Tensor, seed: int = 0) 
         return {}
     texts = {"template": [str(r["caption"]) for r in records],
              "paraphrase": [item["caption"] for item in paraphrase_set(records, seed)]}
-    return {name: {kind: {q: prototype_accuracy(tok, t, labels[name], audio_emb, q == "quantized")
-                          for q in ("continuous", "quantized")} for kind, t in texts.items()}
+    spaces = {"continuous": lambda x: x, "quantized": lambda x: tok.dequantize(tok.quantize(x))}
+    audio = {q: to(audio_emb) for q, to in spaces.items()}
+    embedded = {kind: tok.embed_text(t) for kind, t in texts.items()}
+    text = {kind: {q: to(emb) for q, to in spaces.items()} for kind, emb in embedded.items()}
+    return {name: {kind: {q: prototype_accuracy(text[kind][q], labels[name], audio[q]) for q in spaces}
+                   for kind in texts}
             for name in ("family", "drums") if len(set(labels[name])) > 1}
 
 

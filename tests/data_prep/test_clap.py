@@ -104,18 +104,25 @@ def _args(**kw) -> argparse.Namespace:
     return argparse.Namespace(**base)
 
 
-def test_train_and_eval_commands(tmp_path, monkeypatch, capsys):
-    from pipeline.commands import eval_clap, train_clap
-    from pipeline.errors import UserError
+def _tiny_run(name: str):
+    """A run folder (under $STRATA_RUNS) whose profile makes CLAP training take seconds."""
     from pipeline.profile import load_profile
     from pipeline.run_dir import RunDir
 
-    monkeypatch.setenv("STRATA_RUNS", str(tmp_path))
     over = ["clap.embed_dim=32", "clap.audio_width=16", "clap.text_width=32", "clap.text_layers=1",
             "clap.text_heads=2", "clap.window_seconds=1.0", "clap.train.steps=3", "clap.train.batch_size=4",
             "clap.train.crop_seconds=0.5", "clap.mel_hop=320", "rvq.levels=2", "rvq.bins=4"]
-    rd = RunDir.from_arg("r")
+    rd = RunDir.from_arg(name)
     rd.create(load_profile("tiny", over))
+    return rd
+
+
+def test_train_and_eval_commands(tmp_path, monkeypatch, capsys):
+    from pipeline.commands import eval_clap, train_clap
+    from pipeline.errors import UserError
+
+    monkeypatch.setenv("STRATA_RUNS", str(tmp_path))
+    rd = _tiny_run("r")
     with pytest.raises(UserError, match="no manifest at"):
         train_clap.run(_args(run="r"))
     write_corpus(rd.data_dir, n=10, seconds=1.5)
@@ -141,15 +148,9 @@ def test_train_and_eval_commands(tmp_path, monkeypatch, capsys):
 def test_text_only_fine_tune_keeps_audio_tower_and_rvq(tmp_path, monkeypatch):
     """--text-only trains the text tower alone: audio embeddings, rvq.pt and earlier-trained BPE rows stay."""
     from pipeline.commands import train_clap
-    from pipeline.profile import load_profile
-    from pipeline.run_dir import RunDir
 
     monkeypatch.setenv("STRATA_RUNS", str(tmp_path))
-    over = ["clap.embed_dim=32", "clap.audio_width=16", "clap.text_width=32", "clap.text_layers=1",
-            "clap.text_heads=2", "clap.window_seconds=1.0", "clap.train.steps=3", "clap.train.batch_size=4",
-            "clap.train.crop_seconds=0.5", "clap.mel_hop=320", "rvq.levels=2", "rvq.bins=4"]
-    rd = RunDir.from_arg("t")
-    rd.create(load_profile("tiny", over))
+    rd = _tiny_run("t")
     write_corpus(rd.data_dir, n=10, seconds=1.5)
     assert train_clap.run(_args(run="t")) == 0
     before = ConditionTokenizer.load(rd.tokenizer("clap"))

@@ -32,9 +32,9 @@ def _audio(labels: list[str]) -> torch.Tensor:
 
 def test_prototype_accuracy_counts_texts_nearest_their_own_class() -> None:
     labels = ["organ", "brass", "organ", "organ"]
-    texts = ["an organ piece", "brass band", "church organ", "something else"]
-    assert prototype_accuracy(KeywordTok(), texts, labels, _audio(labels), quantized=False) == 0.75
-    assert prototype_accuracy(KeywordTok(), texts[:3], labels[:3], _audio(labels[:3]), quantized=True) == 1.0
+    texts = KeywordTok().embed_text(["an organ piece", "brass band", "church organ", "something else"])
+    assert prototype_accuracy(texts, labels, _audio(labels)) == 0.75
+    assert prototype_accuracy(texts[:3], labels[:3], _audio(labels[:3])) == 1.0
 
 
 def test_text_path_reads_template_and_paraphrase_captions() -> None:
