@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rvq-only", action="store_true", help="keep the trained clap.pt and only refit the RVQ")
     parser.add_argument("--text-only", action="store_true",
                         help="fine-tune the trained clap.pt's text tower against its frozen audio tower; rvq.pt and "
-                             "every cached audio token stay valid (re-run `strata tokenize` for the text tokens)")
+                             "every cached audio token stay valid (then `strata tokenize --text-only` re-derives the text tokens)")
 
 
 def run(args: argparse.Namespace) -> int:
