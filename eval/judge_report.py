@@ -102,9 +102,14 @@ def render_markdown(report: dict[str, Any]) -> str:
     melody = report.get("melody_set", {})
     if melody:
         lines += ["", "## Melodies from outside the corpus (pitch-class accuracy, octave errors allowed)", "",
-                  "| condition | pitch-class accuracy | clips |", "|---|---:|---:|"]
-        lines += [f"| {name} | {_f(m['accuracy'])} | {m['clips']} |" for name, m in melody["conditions"].items()]
-        lines += ["", "Melodies: " + ", ".join(melody["names"]) + "."]
+                  "| condition | pitch-class accuracy | clips | caption's family judged | caption's drums judged | "
+                  "median flatness |", "|---|---:|---:|---:|---:|---:|"]
+        for name, m in melody["conditions"].items():
+            text, sound = m.get("text", {}), m.get("sound", {})
+            lines.append(f"| {name} | {_f(m['accuracy'])} | {m['clips']} | {_f(text.get('family'))} | "
+                         f"{_f(text.get('drums'))} | {_f(sound.get('flatness'))} |")
+        lines += ["", f"Melodies: {', '.join(melody['names'])}. Each is generated with a template caption of the eval; "
+                  f"\"generated with --melody\" uses melody guidance (melody_scale) {_f(melody.get('melody_scale'), 1)}."]
     judge = report["judge"]
     lines += ["", "## The judge (held-out real clips)", "",
               "| attribute | clean | after codec round trip | clean-trained judge on codec round trip |", "|---|---:|---:|---:|"]

@@ -47,7 +47,8 @@ def synth_held_out(out: Path, num_clips: int, seed: int) -> None:
 
 def quick_eval(weights: RunDir, manifest: Path, out: Path) -> None:
     """The whole-system eval's quick subset on the manifest's test split, written to `out` (metrics.md)."""
-    from .evaluate import EvalOptions, evaluate_run
+    from .eval_setup import EvalOptions
+    from .evaluate import evaluate_run
 
     evaluate_run(weights, EvalOptions(manifest, out).quick())
 

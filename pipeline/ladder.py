@@ -22,8 +22,10 @@ LADDER_ROWS = ("real", "codec_all", "codec_coarse", "real_coarse_gen_fine", "rea
 
 
 def ladder_audio(strata: Strata, clips: torch.Tensor, captions: list[str], seconds: float, seed: int = 0,
-                 cfg_scale: float | None = None, generated: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """Audio [B, T] per ladder row for real clips [B, T] and their captions; `generated` reuses an existing full generation."""
+                 cfg_scale: float | None = None, generated: torch.Tensor | None = None,
+                 melody_scale: float | None = None) -> dict[str, torch.Tensor]:
+    """Audio [B, T] per ladder row for real clips [B, T] and their captions; `generated` reuses an existing full generation.
+    The rows given a melody use `melody_scale` (None: the run's)."""
     sr, n = strata.sample_rate, clips.shape[1]
     codes = strata.codec.encode(clips)
     coarse = codes[:, : strata.codec.n_coarse]
@@ -40,12 +42,14 @@ def ladder_audio(strata: Strata, clips: torch.Tensor, captions: list[str], secon
                                                                  cfg_scale=cfg_scale)
     if strata.stages["coarse"].layout.has_melody:
         rows["real_semantic_text_melody"] = strata.generate_downstream(text_cond, seconds, semantic=semantic, seed=seed,
-                                                                       cfg_scale=cfg_scale, melody=clips)
+                                                                       cfg_scale=cfg_scale, melody_scale=melody_scale,
+                                                                       melody=clips)
     if generated is None:
         generated = strata.generate(captions, seconds, seed=seed, cfg_scale=cfg_scale).audio
     rows["generated"] = generated
     if strata.stages["semantic"].layout.has_melody:
-        rows["generated_own_melody"] = strata.generate(captions, seconds, seed=seed, cfg_scale=cfg_scale, melody=clips).audio
+        rows["generated_own_melody"] = strata.generate(captions, seconds, seed=seed, cfg_scale=cfg_scale, melody=clips,
+                                                       melody_scale=melody_scale).audio
     return {name: fit_length(wav, n) for name, wav in rows.items()}
 
 

@@ -17,7 +17,8 @@ from typing import Any
 from training.files import atomic_write_text
 
 from .errors import UserError
-from .evaluate import EvalOptions, evaluate_run
+from .eval_setup import EvalOptions
+from .evaluate import evaluate_run
 from .run_dir import STAGE_NAMES, RunDir
 
 SNAPSHOT = re.compile(r"^step-(\d+)\.pt$")

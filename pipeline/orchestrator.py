@@ -125,6 +125,7 @@ class Strata:
         top_k: dict | None = None,
         top_p: dict | None = None,
         cfg_scale: float | None = None,
+        melody_scale: float | None = None,
         best_of: int | None = None,
     ) -> GenerationSettings:
         """Store the settings every later `generate` call uses: `settings` whole, then any value given here over them.
@@ -134,7 +135,7 @@ class Strata:
         self._params = settings_from(
             self.profile, base=settings or self.generation_params, seconds=seconds, num_samples=num_samples, seed=seed,
             segment_seconds=segment_seconds, temperature=temperature, top_k=top_k, top_p=top_p, cfg_scale=cfg_scale,
-            best_of=best_of)
+            melody_scale=melody_scale, best_of=best_of)
         return self._params
 
     @torch.inference_mode()
@@ -153,21 +154,23 @@ class Strata:
         top_k: dict | None = None,
         top_p: dict | None = None,
         cfg_scale: float | None = None,
+        melody_scale: float | None = None,
         best_of: int | None = None,
     ) -> Generation:
         """Generate `num_samples` clips per prompt (or one story over all prompts); returns audio [N, T].
 
         Settings not given here come from set_generation_params (default: the profile's, 10 s, one sample). With
-        story=True the prompts are consecutive segments of `segment_seconds` each and `seconds` is ignored. Same seed
-        and settings give the same audio.
+        story=True the prompts are consecutive segments of `segment_seconds` each and `seconds` is ignored.
+        `melody_scale` > 0 guides the draws further towards the `melody`. Same seed and settings give the same audio.
         """
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         if not prompts or any(not p.strip() for p in prompts):
             raise UserError("the prompt is empty: give a text description")
         checked = settings_from(self.profile, base=self.generation_params, seconds=seconds, num_samples=num_samples,
-                                best_of=best_of, seed=seed, cfg_scale=cfg_scale, story=story,
+                                best_of=best_of, seed=seed, cfg_scale=cfg_scale, melody_scale=melody_scale, story=story,
                                 segment_seconds=segment_seconds, temperature=temperature, top_k=top_k, top_p=top_p)
-        seed, cfg_scale = checked.seed, float(checked.cfg_scale)
+        seed = checked.seed
+        guide = {"cfg_scale": float(checked.cfg_scale), "melody_scale": float(checked.melody_scale)}
         num_samples, best_of, segment_seconds, seconds = (checked.num_samples, checked.best_of, checked.segment_seconds,
                                                           checked.seconds)
         sampling = {name: stage.as_dict() for name, stage in checked.sampling.items()}
@@ -188,9 +191,10 @@ class Strata:
             conds = [cond[i:i + 1].expand(len(rows), -1) for i in range(len(segments))] if story else [cond]
         generator = torch.Generator().manual_seed(seed)
         with clock("semantic"):
-            semantic = self._semantic(conds, total_seconds, segment_seconds, melody_tokens, sem_prompt, sampling["semantic"], cfg_scale, generator)
+            semantic = self._semantic(conds, total_seconds, segment_seconds, melody_tokens, sem_prompt, sampling["semantic"],
+                                      guide, generator)
         with clock("coarse"):
-            coarse = self._coarse(conds, semantic, total_seconds, segment_seconds, coarse_prompt, sampling["coarse"], cfg_scale,
+            coarse = self._coarse(conds, semantic, total_seconds, segment_seconds, coarse_prompt, sampling["coarse"], guide,
                                   generator, sem_prompt=sem_prompt, melody=melody_tokens)
         with clock("fine"):
             fine = self._fine(coarse, sampling["fine"], generator)
@@ -202,7 +206,7 @@ class Strata:
                 audio, scores, keep = self._rerank(audio, rows, best_of)
                 semantic, coarse, fine = semantic[keep], coarse[keep], fine[keep]
                 rows = rows[::best_of]
-        settings = {"seconds": total_seconds, "num_samples": num_samples, "cfg_scale": cfg_scale, "sampling": sampling,
+        settings = {"seconds": total_seconds, "num_samples": num_samples, **guide, "sampling": sampling,
                     "best_of": best_of, "story": story, "segment_seconds": segment_seconds if story else None,
                     "melody": melody is not None, "prompt_audio": prompt_audio is not None}
         return Generation(audio.float().clamp(-1, 1), self.sample_rate, rows if not story else list(prompts), seed, settings,
@@ -218,6 +222,7 @@ class Strata:
         coarse: torch.Tensor | None = None,
         seed: int = 0,
         cfg_scale: float | None = None,
+        melody_scale: float | None = None,
         melody: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Audio [B, T] from given tokens, sampling only the stages below them (the eval's ablation ladder).
@@ -226,14 +231,15 @@ class Strata:
         runs, with `semantic` [B, S] coarse and fine run; `melody` (audio [B, T]) reaches a coarse stage that reads it.
         """
         defaults = profile_settings(self.profile)
-        cfg_scale = defaults.cfg_scale if cfg_scale is None else float(cfg_scale)
+        guide = {"cfg_scale": defaults.cfg_scale if cfg_scale is None else float(cfg_scale),
+                 "melody_scale": defaults.melody_scale if melody_scale is None else float(melody_scale)}
         sampling = {name: stage.as_dict() for name, stage in defaults.sampling.items()}
         generator = torch.Generator().manual_seed(int(seed))
         if coarse is None:
             if semantic is None:
                 raise ValueError("generate_downstream needs semantic or coarse tokens")
             melody_tokens = self._melody_tokens(melody, cond.shape[0])
-            coarse = self._coarse([cond], semantic, seconds, seconds, None, sampling["coarse"], cfg_scale, generator,
+            coarse = self._coarse([cond], semantic, seconds, seconds, None, sampling["coarse"], guide, generator,
                                   melody=melody_tokens)
         fine = self._fine(coarse, sampling["fine"], generator)
         audio = self.codec.decode(torch.cat([coarse, fine], 1))[:, : int(round(seconds * self.sample_rate))]
@@ -261,21 +267,21 @@ class Strata:
         codes = self.codec.encode(wav)[:, : self.codec.n_coarse]
         return sem.expand(batch, -1), codes.expand(batch, -1, -1)
 
-    def _semantic(self, conds, seconds, segment_seconds, melody, prompt, sampling, cfg_scale, generator) -> torch.Tensor:
+    def _semantic(self, conds, seconds, segment_seconds, melody, prompt, sampling, guide, generator) -> torch.Tensor:
+        """`guide` holds cfg_scale and melody_scale."""
         from stages.continuation import windowed_semantic
 
         stage = self.stages["semantic"]
         return windowed_semantic(stage.model, stage.layout, conds, seconds, segment_seconds, melody=melody,
-                                 prompt=prompt, cfg_scale=cfg_scale, generator=generator, **sampling)
+                                 prompt=prompt, generator=generator, **guide, **sampling)
 
-    def _coarse(self, conds, semantic, seconds, segment_seconds, prompt, sampling, cfg_scale, generator,
+    def _coarse(self, conds, semantic, seconds, segment_seconds, prompt, sampling, guide, generator,
                 sem_prompt=None, melody=None) -> torch.Tensor:
         from stages.continuation import windowed_coarse
 
         stage = self.stages["coarse"]
         return windowed_coarse(stage.model, stage.layout, conds, semantic, seconds, segment_seconds, prompt=prompt,
-                               sem_prompt=sem_prompt, melody=melody, cfg_scale=cfg_scale, generator=generator,
-                               **sampling)
+                               sem_prompt=sem_prompt, melody=melody, generator=generator, **guide, **sampling)
 
     def _fine(self, coarse: torch.Tensor, sampling: dict, generator: torch.Generator) -> torch.Tensor:
         from stages.sampling import generate_fine

@@ -26,6 +26,8 @@ class GenerateConfig:
 
     max_seconds: float = 300.0
     cfg_scale: float = 1.0
+    # Extra guidance towards a --melody (0 = off): the stages that read melody also run rows with it masked.
+    melody_scale: float = 0.0
     seed: int = 0
 
 

@@ -81,7 +81,7 @@ def melody_from(melody: torch.Tensor, tokens: TokenSpec, semantic_start: int) ->
 
 def windowed_semantic(model: Transformer, layout: SemanticLayout, conds: list[torch.Tensor], seconds: float,
                       segment_seconds: float, *, melody: torch.Tensor | None = None,
-                      prompt: torch.Tensor | None = None, cfg_scale: float = 1.0,
+                      prompt: torch.Tensor | None = None, cfg_scale: float = 1.0, melody_scale: float = 0.0,
                       generator: torch.Generator | None = None, **settings: Any) -> torch.Tensor:
     """Semantic tokens Long[B,T] for `seconds` after the `prompt` tokens [B,T0] (if any), in sliding windows.
 
@@ -98,7 +98,8 @@ def windowed_semantic(model: Transformer, layout: SemanticLayout, conds: list[to
             prefix = stream[:, pos - step.context:pos] if step.context else None
             mel = melody_from(melody, spec, pos - step.context) if melody is not None else None
             new = sampling.generate_semantic(model, layout, cond, step.end - step.start, prefix=prefix, melody=mel,
-                                             cfg_scale=cfg_scale, generator=generator, **settings)
+                                             cfg_scale=cfg_scale, melody_scale=melody_scale, generator=generator,
+                                             **settings)
             stream = torch.cat([stream, new], 1)
     return stream[:, offset:]
 
@@ -106,7 +107,7 @@ def windowed_semantic(model: Transformer, layout: SemanticLayout, conds: list[to
 def windowed_coarse(model: Transformer, layout: CoarseLayout, conds: list[torch.Tensor], semantic: torch.Tensor,
                     seconds: float, segment_seconds: float, *, prompt: torch.Tensor | None = None,
                     sem_prompt: torch.Tensor | None = None, melody: torch.Tensor | None = None,
-                    cfg_scale: float = 1.0, generator: torch.Generator | None = None,
+                    cfg_scale: float = 1.0, melody_scale: float = 0.0, generator: torch.Generator | None = None,
                     **settings: Any) -> torch.Tensor:
     """Coarse codes Long[B,n_coarse,F] for `seconds` after the `prompt` frames [B,n_coarse,F0] (if any), in sliding
     windows.
@@ -132,6 +133,7 @@ def windowed_coarse(model: Transformer, layout: CoarseLayout, conds: list[torch.
             prefix = stream[:, :, pos - step.context:pos] if step.context else None
             mel = melody_from(melody, spec, s_lo) if melody is not None else None
             new = sampling.generate_coarse(model, layout, cond, sem, frames, prefix=prefix, melody=mel,
-                                           cfg_scale=cfg_scale, generator=generator, **settings)
+                                           cfg_scale=cfg_scale, melody_scale=melody_scale, generator=generator,
+                                           **settings)
             stream = torch.cat([stream, new], 2)
     return stream[:, :, offset:]

@@ -2,6 +2,8 @@
 
 The prefix is run once (prefill) and never recomputed; each new token is one forward of length 1.
 With cfg_scale != 1 the conditional and unconditional (MASK-conditioned) rows go through the model in one batch.
+With melody_scale > 0 a third group of rows, conditioned on the text with the melody masked, joins them, and the draw
+is pushed further towards what the melody adds: scores = u + cfg_scale (c - u) + melody_scale (c - t).
 Delay layouts sample whole steps (`sample_steps`): one forward yields the next step's token of every level.
 """
 from __future__ import annotations
@@ -43,20 +45,35 @@ def pick(logits: torch.Tensor, temperature: float, top_k: int, top_p: float,
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
+def guided_scores(scores: torch.Tensor, b: int, cfg_scale: float, melody_scale: float) -> torch.Tensor:
+    """Combine the row groups [c; u] or [c; u; t] (b rows each) into guided log-probabilities [b, ...]."""
+    logp = F.log_softmax(scores, -1)
+    out = logp[b:2 * b] + cfg_scale * (logp[:b] - logp[b:2 * b])
+    if melody_scale:
+        out = out + melody_scale * (logp[:b] - logp[2 * b:])
+    return out
+
+
 @torch.no_grad()
 def sample_tokens(model: Transformer, prefix: torch.Tensor, n_tokens: int, span: Callable[[int], tuple[int, int]], *,
-                  uncond_prefix: torch.Tensor | None = None, cfg_scale: float = 1.0, temperature: float = 1.0,
+                  uncond_prefix: torch.Tensor | None = None, cfg_scale: float = 1.0,
+                  text_prefix: torch.Tensor | None = None, melody_scale: float = 0.0, temperature: float = 1.0,
                   top_k: int = 0, top_p: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """Append n_tokens joint ids to prefix [B,P]; token i is drawn from the id range span(i). Returns Long[B,n_tokens].
 
-    Only the logits of span(i) are computed, and the prefill projects the last position only.
+    Only the logits of span(i) are computed, and the prefill projects the last position only. `text_prefix` (the
+    prefix with its melody masked) is read only with melody_scale > 0.
     """
     was_training = model.training
     model.eval()
     device = model.embed.weight.device
     b, p = prefix.shape
-    guided = uncond_prefix is not None and cfg_scale != 1.0
-    rows = torch.cat([prefix, uncond_prefix]) if guided else prefix
+    melody_scale = melody_scale if text_prefix is not None else 0.0
+    guided = uncond_prefix is not None and (cfg_scale != 1.0 or melody_scale > 0)
+    groups = [prefix]
+    if guided:
+        groups += [uncond_prefix, text_prefix] if melody_scale else [uncond_prefix]
+    rows = torch.cat(groups)
     rows = rows.to(device)
     out = torch.empty((b, n_tokens), dtype=torch.long, device=device)
     try:
@@ -68,12 +85,11 @@ def sample_tokens(model: Transformer, prefix: torch.Tensor, n_tokens: int, span:
             lo, _ = span(i)
             scores = scores.float()
             if guided:
-                logp = F.log_softmax(scores, -1)
-                scores = logp[b:] + cfg_scale * (logp[:b] - logp[b:])
+                scores = guided_scores(scores, b, cfg_scale, melody_scale)
             nxt = pick(scores, temperature, top_k, top_p, generator) + lo
             out[:, i] = nxt
             if i + 1 < n_tokens:
-                step = torch.cat([nxt, nxt]) if guided else nxt
+                step = nxt.repeat(len(groups))
                 scores = model(step[:, None], cache, p + i, vocab_range=span(i + 1))[:, -1]
     finally:
         model.train(was_training)
@@ -83,14 +99,16 @@ def sample_tokens(model: Transformer, prefix: torch.Tensor, n_tokens: int, span:
 @torch.no_grad()
 def sample_steps(model: Transformer, prefix: torch.Tensor, grid: torch.Tensor, head_range: tuple[int, int],
                  levels: int, *, uncond_prefix: torch.Tensor | None = None, uncond_grid: torch.Tensor | None = None,
-                 cfg_scale: float = 1.0, temperature: float = 1.0, top_k: int = 0, top_p: float = 0.0,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+                 cfg_scale: float = 1.0, text_prefix: torch.Tensor | None = None,
+                 text_grid: torch.Tensor | None = None, melody_scale: float = 0.0, temperature: float = 1.0,
+                 top_k: int = 0, top_p: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """Fill the DRAW cells of target steps grid [B,N,streams] after prefix steps [B,P,streams]; returns the grid.
 
     Streams 0..levels-1 of a step are drawn together from one forward, stream q from the q-th of `levels` equal
     slices of head_range; cells that are not DRAW (known codes, PAD) are teacher-forced. Leading steps without a
     DRAW cell are prefilled with the prefix. The unconditional (CFG) rows read the input-only streams after
-    `levels` from `uncond_grid` when given, else from `grid`.
+    `levels` from `uncond_grid` when given, else from `grid`; the melody-masked rows (melody_scale > 0, with
+    `text_prefix`) read them from `text_grid`, else from `grid`.
     """
     device = model.embed.weight.device
     b, p, _ = prefix.shape
@@ -104,17 +122,22 @@ def sample_steps(model: Transformer, prefix: torch.Tensor, grid: torch.Tensor, h
         return out
     was_training = model.training
     model.eval()
-    guided = uncond_prefix is not None and cfg_scale != 1.0
-    inputs_u = (grid if uncond_grid is None else uncond_grid).to(device)[..., levels:]
+    melody_scale = melody_scale if text_prefix is not None else 0.0
+    guided = uncond_prefix is not None and (cfg_scale != 1.0 or melody_scale > 0)
+    heads, inputs = [prefix], []
+    if guided:
+        heads.append(uncond_prefix)
+        inputs.append((grid if uncond_grid is None else uncond_grid).to(device)[..., levels:])
+    if guided and melody_scale:
+        heads.append(text_prefix)
+        inputs.append((grid if text_grid is None else text_grid).to(device)[..., levels:])
 
     def step_rows(lo: int, hi: int) -> torch.Tensor:
-        """Steps lo..hi-1 as model input: the cond rows, then (guided) the uncond rows with their own inputs."""
-        if not guided:
-            return out[:, lo:hi]
-        return torch.cat([out[:, lo:hi], torch.cat([out[:, lo:hi, :levels], inputs_u[:, lo:hi]], -1)])
+        """Steps lo..hi-1 as model input: the cond rows, then the rows of each guidance group with their own inputs."""
+        drawn = out[:, lo:hi, :levels]
+        return torch.cat([out[:, lo:hi]] + [torch.cat([drawn, extra[:, lo:hi]], -1) for extra in inputs])
 
-    heads = torch.cat([prefix, uncond_prefix]) if guided else prefix
-    rows = torch.cat([heads.to(device), step_rows(0, start)], 1)
+    rows = torch.cat([torch.cat(heads).to(device), step_rows(0, start)], 1)
     offsets = lo + bins * torch.arange(levels, device=device)
     try:
         cache = model.new_cache(rows.shape[0], p + n)
@@ -124,8 +147,7 @@ def sample_steps(model: Transformer, prefix: torch.Tensor, grid: torch.Tensor, h
         for j in range(start, n):
             scores = scores.float().view(-1, levels, bins)
             if guided:
-                logp = F.log_softmax(scores, -1)
-                scores = logp[b:] + cfg_scale * (logp[:b] - logp[b:])
+                scores = guided_scores(scores, b, cfg_scale, melody_scale)
             picked = pick(scores.reshape(b * levels, bins), temperature, top_k, top_p, generator).view(b, levels)
             cells = out[:, j, :levels]
             out[:, j, :levels] = torch.where(cells == DRAW, picked + offsets, cells)
@@ -138,23 +160,26 @@ def sample_steps(model: Transformer, prefix: torch.Tensor, grid: torch.Tensor, h
 
 def generate_semantic(model: Transformer, layout: SemanticLayout, cond: torch.Tensor, n_tokens: int, *,
                       prefix: torch.Tensor | None = None, melody: torch.Tensor | None = None, temperature: float = 1.0,
-                      top_k: int = 0, top_p: float = 0.0, cfg_scale: float = 1.0,
+                      top_k: int = 0, top_p: float = 0.0, cfg_scale: float = 1.0, melody_scale: float = 0.0,
                       generator: torch.Generator | None = None) -> torch.Tensor:
     """Semantic tokens Long[B,n_tokens] continuing `prefix` [B,T0] (if any); melody covers prefix + new tokens."""
     t0 = 0 if prefix is None else prefix.shape[1]
     head = layout.prefix(cond, melody, t0 + n_tokens)
     uncond = layout.prefix(cond, melody, t0 + n_tokens, uncond=True)
+    text = layout.prefix(cond, None, t0 + n_tokens) if melody_scale and melody is not None and layout.has_melody else None
     if prefix is not None:
         cont = layout.flatten(prefix)
         head, uncond = torch.cat([head, cont], 1), torch.cat([uncond, cont], 1)
+        text = None if text is None else torch.cat([text, cont], 1)
     flat = sample_tokens(model, head, n_tokens, lambda i: layout.target_span(t0 + i), uncond_prefix=uncond,
-                         cfg_scale=cfg_scale, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+                         cfg_scale=cfg_scale, text_prefix=text, melody_scale=melody_scale, temperature=temperature,
+                         top_k=top_k, top_p=top_p, generator=generator)
     return layout.unflatten(flat).cpu()
 
 
 def generate_coarse(model: Transformer, layout: CoarseLayout, cond: torch.Tensor, semantic: torch.Tensor, n_frames: int, *,
                     prefix: torch.Tensor | None = None, melody: torch.Tensor | None = None, temperature: float = 0.95,
-                    top_k: int = 0, top_p: float = 0.0, cfg_scale: float = 1.0,
+                    top_k: int = 0, top_p: float = 0.0, cfg_scale: float = 1.0, melody_scale: float = 0.0,
                     generator: torch.Generator | None = None) -> torch.Tensor:
     """Coarse codes Long[B,n_coarse,n_frames] after `prefix` frames [B,n_coarse,F0]; `semantic` (and `melody`, read
     when the layout does) span F0 + n_frames.
@@ -164,13 +189,18 @@ def generate_coarse(model: Transformer, layout: CoarseLayout, cond: torch.Tensor
     q = layout.n_coarse
     head = layout.prefix(cond, semantic, melody=melody)
     uncond = layout.prefix(cond, semantic, uncond=True, melody=melody)
+    guide_melody = bool(melody_scale) and melody is not None and layout.has_melody
+    text = layout.prefix(cond, semantic) if guide_melody else None
     if isinstance(layout, DelayLayout):
         grid = layout.draw_grid(prefix, n_frames, head.shape[0])
         head, grid_c = layout.attach_aligned(head, grid, semantic, melody)
         uncond, grid_u = layout.attach_aligned(uncond, grid, semantic, melody, uncond=True)
+        grid_t = None
+        if text is not None:
+            text, grid_t = layout.attach_aligned(text, grid, semantic, None)
         steps = sample_steps(model, head, grid_c, layout.head_range(), q, uncond_prefix=uncond, uncond_grid=grid_u,
-                             cfg_scale=cfg_scale, temperature=temperature, top_k=top_k, top_p=top_p,
-                             generator=generator)
+                             cfg_scale=cfg_scale, text_prefix=text, text_grid=grid_t, melody_scale=melody_scale,
+                             temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
         f0 = 0 if prefix is None else prefix.shape[2]
         return layout.unflatten(steps)[:, :, f0:].cpu()
     t0 = 0
@@ -178,8 +208,10 @@ def generate_coarse(model: Transformer, layout: CoarseLayout, cond: torch.Tensor
         cont = layout.flatten(prefix)
         t0 = cont.shape[1]
         head, uncond = torch.cat([head, cont], 1), torch.cat([uncond, cont], 1)
+        text = None if text is None else torch.cat([text, cont], 1)
     flat = sample_tokens(model, head, n_frames * q, lambda i: layout.target_span(t0 + i), uncond_prefix=uncond,
-                         cfg_scale=cfg_scale, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+                         cfg_scale=cfg_scale, text_prefix=text, melody_scale=melody_scale, temperature=temperature,
+                         top_k=top_k, top_p=top_p, generator=generator)
     return layout.unflatten(flat).cpu()
 
 

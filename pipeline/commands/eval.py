@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import UserError
 from .common import add_targets
 
 # what -> (module under pipeline.commands, one-line help). Each module defines add_arguments(p) and run(args).
@@ -26,12 +27,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
     p.add_argument("--cfg-scale", type=float, default=None,
                    help="classifier-free guidance for every generated set (default: the run's generate.cfg_scale)")
+    p.add_argument("--melody-scale", type=float, default=None,
+                   help="melody guidance for the sets given a melody (default: the run's generate.melody_scale)")
     p.add_argument("--judge-clips", type=int, default=320, help="real training clips the independent judge learns from (default 320)")
     p.add_argument("--ladder-clips", type=int, default=8, help="held-out clips in the ablation ladder (default 8)")
     p.add_argument("--melodies", type=int, default=6, help="out-of-corpus melodies to follow (default 6; 0 skips)")
     p.add_argument("--quick", action="store_true", help="a subset: 8 prompts, 5 s clips, 200 judge clips, 4 ladder clips, 3 melodies")
     p.add_argument("--curve", metavar="STAGE", help="a learning curve instead: the quick eval of every snapshot of "
                    "this stage (runs/R/stages/STAGE/snapshots/step-N.pt); writes curve.json, curve.md, curve.png")
+    p.add_argument("--melody-sweep", metavar="S,S,...", help="instead: only the melody set, generated at each of these "
+                   "melody_scale values; writes melody-sweep.json and melody-sweep.md")
     p.add_argument("--out", help="report folder (default: runs/R/reports/eval, or runs/R/reports/curve-STAGE)")
     add_targets(p, EVAL_TARGETS, dest="eval_target", metavar="WHAT")
     p.set_defaults(func=lambda args: run_system_eval(args) if args.run else p.error(
@@ -42,14 +47,17 @@ def run_system_eval(args: argparse.Namespace) -> int:
     """Whole-system evaluation of --run (see pipeline/evaluate.py)."""
     from pathlib import Path
 
-    from ..evaluate import EvalOptions, evaluate_run
+    from ..eval_setup import EvalOptions
+    from ..evaluate import evaluate_run
     from ..run_dir import RunDir
 
     run = RunDir.from_arg(args.run).require()
     manifest = Path(args.manifest) if args.manifest else run.manifest_path
     out = Path(args.out) if args.out else run.reports_dir / (f"curve-{args.curve}" if args.curve else "eval")
+    sweep = _scales(args.melody_sweep) if args.melody_sweep else None
     opts = EvalOptions(manifest, out, args.split, args.prompts, args.draws, args.seconds, args.seed, args.judge_clips,
-                       args.ladder_clips, args.melodies, cfg_scale=args.cfg_scale)
+                       args.ladder_clips, args.melodies, cfg_scale=args.cfg_scale,
+                       melody_scale=args.melody_scale)
     if args.quick or args.curve:
         opts = opts.quick()
     if args.curve:
@@ -58,6 +66,20 @@ def run_system_eval(args: argparse.Namespace) -> int:
         rows = learning_curve(run, args.curve, opts)
         print(f"wrote {out / 'curve.md'} and {out / 'curve.png'} ({len(rows)} snapshots)")
         return 0
+    if sweep is not None:
+        from ..melody_eval import melody_sweep
+
+        rows = melody_sweep(run, opts, sweep)
+        print(f"wrote {out / 'melody-sweep.md'} ({len(rows)} melody_scale values)")
+        return 0
     result = evaluate_run(run, opts)
     print(f"wrote {out / 'metrics.md'} ({len(result['adherence'])} judged attribute rows, {len(result['ladder'])} ladder rows)")
     return 0
+
+
+def _scales(text: str) -> list[float]:
+    """`--melody-sweep 0,2,4` as floats; UserError on anything else."""
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise UserError(f"--melody-sweep takes comma-separated numbers, e.g. 0,2,4; got {text!r}") from None

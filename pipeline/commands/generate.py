@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, nargs="+", metavar="K", help="1 or 3 values; 0 disables")
     p.add_argument("--top-p", type=float, nargs="+", metavar="P", help="1 or 3 values; 0 disables")
     p.add_argument("--cfg-scale", type=float, default=None, help="classifier-free guidance scale (1 = off)")
+    p.add_argument("--melody-scale", type=float, default=None,
+                   help="extra guidance towards the --melody (0 = off; default: the profile's generate.melody_scale)")
     p.add_argument("--prompts-file", default=None, help="text file with one prompt per line")
     p.add_argument("--melody", default=None, help="audio file whose melody conditions the semantic stage")
     p.add_argument("--prompt-audio", default=None, help="audio file to continue")
@@ -82,7 +84,7 @@ def settings_from_args(args: argparse.Namespace, profile: Profile, prompts: list
         raise UserError(f"--out must be a .wav path, got {args.out}")
     settings = settings_from(
         profile, seconds=args.seconds, num_samples=args.num_samples, best_of=args.best_of, seed=args.seed,
-        cfg_scale=args.cfg_scale, story=story, segment_seconds=args.segment_seconds,
+        cfg_scale=args.cfg_scale, melody_scale=args.melody_scale, story=story, segment_seconds=args.segment_seconds,
         temperature=stage_values(args.temperature, "temperature"), top_k=stage_values(args.top_k, "top-k"),
         top_p=stage_values(args.top_p, "top-p"),
     )

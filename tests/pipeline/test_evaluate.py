@@ -6,7 +6,8 @@ import torch
 
 from data_prep.audio_io import save_wav
 from pipeline.errors import UserError
-from pipeline.evaluate import EvalOptions, evaluate_run
+from pipeline.eval_setup import EvalOptions
+from pipeline.evaluate import evaluate_run
 from pipeline.ladder import LADDER_ROWS
 
 from .tiny_run import build_tiny_run
@@ -37,7 +38,7 @@ def _manifest(root, clips=20, test=4):
 def test_eval_reports_judged_adherence_ladder_and_melody(tmp_path):
     run = build_tiny_run(tmp_path / "r", melody=True)
     opts = EvalOptions(_manifest(tmp_path / "data"), tmp_path / "eval", prompts=4, draws=3, seconds=1.0, judge_clips=16,
-                       ladder_clips=2, melodies=2, permutations=200)
+                       ladder_clips=2, melodies=2, permutations=200, melody_scale=2.0)
     report = evaluate_run(run, opts)
     rows = {(r["prompt_set"], r["attribute"]): r for r in report["adherence"]}
     assert set(rows) == {(s, a) for s in ("template", "paraphrase") for a in ("family", "drums", "tempo", "mode")}
@@ -47,15 +48,34 @@ def test_eval_reports_judged_adherence_ladder_and_melody(tmp_path):
     assert rows[("template", "family")]["untrained"] is not None and rows[("paraphrase", "family")]["untrained"] is None
     assert list(report["ladder"]) == list(LADDER_ROWS)
     assert set(report["sound"]) == {"real", "real_codec", "generated_template", "generated_paraphrase", "untrained_stages"}
-    assert set(report["melody_set"]["conditions"]) == {"input melody", "input melody via codec", "generated with --melody",
-                                                        "generated without"}
-    assert report["melody_set"]["conditions"]["generated with --melody"]["clips"] <= 2 * 3
+    melody = report["melody_set"]["conditions"]
+    assert set(melody) == {"input melody", "input melody via codec", "generated with --melody",
+                           "generated with --melody, melody_scale 0", "generated without"}
+    assert melody["generated with --melody"]["clips"] <= 2 * 3 and report["melody_set"]["melody_scale"] == 2.0
+    assert set(melody["generated without"]["text"]) == {"family", "drums"} and "text" not in melody["input melody"]
+    assert melody["generated with --melody"]["sound"]["clips"] == 2 * 3
     out = tmp_path / "eval"
     md = (out / "metrics.md").read_text()
     assert "independent judge" in md and "Ablation ladder" in md and "Self-judged" in md
     assert json.loads((out / "metrics.json").read_text())["adherence"]
     assert all((out / p).is_file() for p in report["spectrograms"])
     assert len((out / "paraphrase_prompts.jsonl").read_text().splitlines()) == 4
+
+
+def test_melody_sweep_scores_each_melody_scale_and_writes_its_table(tmp_path):
+    from pipeline.melody_eval import melody_sweep
+
+    run = build_tiny_run(tmp_path / "r", melody=True)
+    opts = EvalOptions(_manifest(tmp_path / "data"), tmp_path / "sweep", prompts=4, draws=3, seconds=1.0,
+                       judge_clips=16, melodies=2)
+    rows = melody_sweep(run, opts, [0.0, 3.0])
+    assert [r["melody_scale"] for r in rows] == [0.0, 3.0]
+    assert all(r["clips"] <= 2 * 3 and set(r["text"]) == {"family", "drums"} for r in rows)
+    table = (tmp_path / "sweep" / "melody-sweep.md").read_text().splitlines()
+    assert [line.split("|")[1].strip() for line in table if line.startswith("| ") and line[2].isdigit()] == ["0", "3"]
+    assert json.loads((tmp_path / "sweep" / "melody-sweep.json").read_text())["rows"] == json.loads(json.dumps(rows))
+    with pytest.raises(UserError, match=r"in \[0, 100\]"):
+        melody_sweep(run, opts, [-1.0])
 
 
 def test_eval_needs_three_draws(tmp_path):
@@ -65,7 +85,7 @@ def test_eval_needs_three_draws(tmp_path):
 
 
 def test_learning_curve_evaluates_every_snapshot_and_writes_table_and_plot(tmp_path, monkeypatch):
-    import pipeline.evaluate as evaluate
+    import pipeline.eval_setup as eval_setup
     from data_prep.cache import write_cache
     from pipeline.learning_curve import learning_curve
     from stages.stage import Stage
@@ -89,8 +109,8 @@ def test_learning_curve_evaluates_every_snapshot_and_writes_table_and_plot(tmp_p
     opts = EvalOptions(tmp_path / "data" / "manifest.jsonl", tmp_path / "curve", prompts=4, draws=3, seconds=1.0,
                        judge_clips=16, ladder_clips=1, melodies=0, permutations=100)
     fits = []
-    fit_judge = evaluate._fit_judge
-    monkeypatch.setattr(evaluate, "_fit_judge", lambda *a: fits.append(1) or fit_judge(*a))
+    fit_judge = eval_setup._fit_judge
+    monkeypatch.setattr(eval_setup, "_fit_judge", lambda *a: fits.append(1) or fit_judge(*a))
     rows = learning_curve(run, "coarse", opts)
     assert [r["step"] for r in rows] == [10, 40] and len(fits) == 1
     losses = [r["val_loss"] for r in rows]

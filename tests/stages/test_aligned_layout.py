@@ -62,37 +62,44 @@ def test_bad_uses_are_refused_and_the_switch_survives_save_and_load(tmp_path):
     assert not layout_from_spec(spec).aligned
 
 
-def _reference(model, layout, cond, sem, melody, n, scale, gen):
-    """Full recompute of every step, no cache; the unconditional rows read MASK melody."""
+def _reference(model, layout, cond, sem, melody, n, scale, gen, melody_scale=0.0):
+    """Full recompute of every step, no cache; the unconditional rows read MASK melody and MASK cond, the text rows
+    (melody guidance) MASK melody only."""
     grid = layout.draw_grid(None, n, cond.shape[0])
     seq, grid_c = layout.attach_aligned(layout.prefix(cond, sem, melody=melody), grid, sem, melody)
     useq, grid_u = layout.attach_aligned(layout.prefix(cond, sem, uncond=True, melody=melody), grid, sem, melody, True)
+    tseq, grid_t = layout.attach_aligned(layout.prefix(cond, sem), grid, sem, None)
     lo, hi = layout.head_range()
     s, bins = layout.target_levels, (hi - lo) // layout.target_levels
+
+    def logp(rows):
+        return model(rows)[:, -1, lo:hi].float().view(-1, s, bins).log_softmax(-1)
+
     for j in range(grid.shape[1]):
         scores = model(seq)[:, -1, lo:hi].float().view(-1, s, bins)
-        if scale != 1.0:
-            lc, lu = scores.log_softmax(-1), model(useq)[:, -1, lo:hi].float().view(-1, s, bins).log_softmax(-1)
-            scores = lu + scale * (lc - lu)
+        if scale != 1.0 or melody_scale:
+            lc, lu = scores.log_softmax(-1), logp(useq)
+            scores = lu + scale * (lc - lu) + (melody_scale * (lc - logp(tseq)) if melody_scale else 0.0)
         picked = pick(scores.reshape(-1, bins), 1.0, 5, 0.0, gen).view(-1, s) + lo + bins * torch.arange(s)
-        for g in (grid_c, grid_u):
+        for g in (grid_c, grid_u, grid_t):
             g[:, j, :s] = torch.where(g[:, j, :s] == DRAW, picked, g[:, j, :s])
         seq, useq = torch.cat([seq, grid_c[:, j:j + 1]], 1), torch.cat([useq, grid_u[:, j:j + 1]], 1)
+        tseq = torch.cat([tseq, grid_t[:, j:j + 1]], 1)
     return layout.unflatten(grid_c)
 
 
-@pytest.mark.parametrize("scale", [1.0, 2.5])
-def test_cached_sampling_equals_full_recompute(scale):
+@pytest.mark.parametrize("scale, melody_scale", [(1.0, 0.0), (2.5, 0.0), (2.5, 2.0), (1.0, 3.0)])
+def test_cached_sampling_equals_full_recompute(scale, melody_scale):
     torch.manual_seed(0)
     st = Stage.build(tiny_model_config(), _aligned())
     model, layout = st.model.eval(), st.layout
     cond = torch.tensor([[0, 1, 2], [4, 3, 2]])
     sem = torch.randint(0, 16, (2, 4), generator=torch.Generator().manual_seed(3))
     melody = torch.tensor([[3], [7]])
-    got = generate_coarse(model, layout, cond, sem, 10, melody=melody, cfg_scale=scale, temperature=1.0, top_k=5,
-                          generator=torch.Generator().manual_seed(11))
+    got = generate_coarse(model, layout, cond, sem, 10, melody=melody, cfg_scale=scale, melody_scale=melody_scale,
+                          temperature=1.0, top_k=5, generator=torch.Generator().manual_seed(11))
     with torch.no_grad():
-        want = _reference(model, layout, cond, sem, melody, 10, scale, torch.Generator().manual_seed(11))
+        want = _reference(model, layout, cond, sem, melody, 10, scale, torch.Generator().manual_seed(11), melody_scale)
     assert got.shape == (2, 2, 10) and torch.equal(got, want)
 
 

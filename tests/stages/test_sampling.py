@@ -75,6 +75,29 @@ def test_greedy_cfg_matches_full_recompute_of_guided_scores():
     assert torch.equal(got, layout.unflatten(c[:, -n:]))
 
 
+def test_greedy_melody_guidance_matches_full_recompute_and_is_off_without_a_melody():
+    st = _stage("semantic")
+    layout, model = st.layout, st.model.eval()
+    cond, melody = torch.tensor([[2, 0, 4], [1, 1, 3]]), torch.tensor([[1, 2], [0, 3]])
+    scale, mscale, n = 2.0, 3.0, 6
+    got = generate_semantic(model, layout, cond, n, melody=melody, temperature=0.0, cfg_scale=scale,
+                            melody_scale=mscale)
+    rows = [layout.prefix(cond, melody, n), layout.prefix(cond, melody, n, uncond=True), layout.prefix(cond, None, n)]
+    lo, hi = layout.vocab.span("semantic")
+    with torch.no_grad():
+        for _ in range(n):
+            lc, lu, lt = (model(r)[:, -1, lo:hi].log_softmax(-1) for r in rows)
+            tok = (lu + scale * (lc - lu) + mscale * (lc - lt)).argmax(-1) + lo
+            rows = [torch.cat([r, tok[:, None]], 1) for r in rows]
+    assert torch.equal(got, layout.unflatten(rows[0][:, -n:]))
+    assert not torch.equal(got, generate_semantic(model, layout, cond, n, melody=melody, temperature=0.0,
+                                                  cfg_scale=scale))
+    spy = _Spy(model)
+    plain = generate_semantic(spy, layout, cond, n, temperature=0.0, cfg_scale=scale, melody_scale=mscale)
+    assert spy.calls[0][0] == 4  # no melody: cond and uncond rows only
+    assert torch.equal(plain, generate_semantic(model, layout, cond, n, temperature=0.0, cfg_scale=scale))
+
+
 def test_continuation_prefix_and_levels_stay_in_range():
     st = _stage("coarse")
     cond = torch.tensor([[0, 1, 2]])
