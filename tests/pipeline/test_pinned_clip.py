@@ -21,7 +21,7 @@ PROMPT = "A slow folk song played on a solo flute, without drums."
 SECONDS = 1.0
 SEED = 11
 REFERENCE = Path(__file__).resolve().parent / "data" / "pinned_embedded.wav"
-TOKEN_SHA256 = "4718347dab5472b46013293021e4c0e96ffd9dcec638e03867ab1079db11de30"
+TOKEN_SHA256 = "f095304eefb4f3b8b5e6d00c6cffcb66a9450aa80528662a7bab33235371ec4f"
 
 
 def _generate() -> tuple[str, np.ndarray]:
