@@ -54,6 +54,12 @@ class EvalOptions:
         if not self.manifest.is_file():
             raise UserError(f"manifest not found: {self.manifest}")
 
+    def guidance(self, profile: Any) -> tuple[float, float]:
+        """(cfg_scale, melody_scale) the eval generates with: its own values, else the run profile's."""
+        gen = profile.generate
+        return (gen.cfg_scale if self.cfg_scale is None else self.cfg_scale,
+                gen.melody_scale if self.melody_scale is None else self.melody_scale)
+
     def quick(self) -> "EvalOptions":
         """A subset for a fast look (make demo): fewer prompts, clips and melodies, shorter clips; still 3 draws."""
         return replace(self, prompts=min(self.prompts, 8), seconds=min(self.seconds, 5.0),

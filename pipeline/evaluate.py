@@ -74,8 +74,7 @@ def evaluate_run(run: RunDir, opts: EvalOptions, judge_cache: dict[str, Any] | N
                        "description": f"Judge: scikit-learn classifiers on librosa spectral, cepstral, onset and tempo "
                                       f"features of {len(setup.train)} real 'train' clips and the same clips after the codec "
                                       f"round trip; ceilings are its accuracy on the {len(test)} '{opts.split}' clips."}
-    cfg_scale = strata.profile.generate.cfg_scale if opts.cfg_scale is None else opts.cfg_scale
-    melody_scale = strata.profile.generate.melody_scale if opts.melody_scale is None else opts.melody_scale
+    cfg_scale, melody_scale = opts.guidance(strata.profile)
     report["info"] = {"run": str(run.root), "prompts": f"{len(test)} captioned '{opts.split}' clips of {opts.manifest}",
                       "draws per prompt (seeds seed, seed+1, ...)": opts.draws, "clip seconds": seconds, "seed": opts.seed,
                       "guidance (cfg_scale)": cfg_scale, "melody guidance (melody_scale)": melody_scale,

@@ -71,7 +71,7 @@ def melody_report(strata: Strata, gen: Callable[..., torch.Tensor], judge, capti
     eval's melody_scale (and at 0 when that is not 0), and generations without."""
     sr = strata.sample_rate
     inputs = melody_inputs(sr, captions, labels, opts)
-    scale = strata.profile.generate.melody_scale if opts.melody_scale is None else opts.melody_scale
+    scale = opts.guidance(strata.profile)[1]
     conditions = {"input melody": score_melody_clips(inputs, inputs.melodies, sr),
                   "input melody via codec": score_melody_clips(inputs, round_trip(strata, inputs.melodies), sr)}
     generated = {"generated with --melody": gen(inputs.prompts, seeds=opts.draws, melody=inputs.melodies)}

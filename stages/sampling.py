@@ -54,6 +54,16 @@ def guided_scores(scores: torch.Tensor, b: int, cfg_scale: float, melody_scale: 
     return out
 
 
+def guidance_rows(prefix: torch.Tensor, uncond_prefix: torch.Tensor | None, cfg_scale: float,
+                  text_prefix: torch.Tensor | None, melody_scale: float) -> tuple[list[torch.Tensor], float]:
+    """The row groups one draw runs, [c], [c, u] or [c, u, t], and the melody_scale that applies (0 without t rows)."""
+    if uncond_prefix is None:
+        return [prefix], 0.0
+    if text_prefix is not None and melody_scale > 0:
+        return [prefix, uncond_prefix, text_prefix], melody_scale
+    return ([prefix, uncond_prefix] if cfg_scale != 1.0 else [prefix]), 0.0
+
+
 @torch.no_grad()
 def sample_tokens(model: Transformer, prefix: torch.Tensor, n_tokens: int, span: Callable[[int], tuple[int, int]], *,
                   uncond_prefix: torch.Tensor | None = None, cfg_scale: float = 1.0,
@@ -68,11 +78,8 @@ def sample_tokens(model: Transformer, prefix: torch.Tensor, n_tokens: int, span:
     model.eval()
     device = model.embed.weight.device
     b, p = prefix.shape
-    melody_scale = melody_scale if text_prefix is not None else 0.0
-    guided = uncond_prefix is not None and (cfg_scale != 1.0 or melody_scale > 0)
-    groups = [prefix]
-    if guided:
-        groups += [uncond_prefix, text_prefix] if melody_scale else [uncond_prefix]
+    groups, melody_scale = guidance_rows(prefix, uncond_prefix, cfg_scale, text_prefix, melody_scale)
+    guided = len(groups) > 1
     rows = torch.cat(groups)
     rows = rows.to(device)
     out = torch.empty((b, n_tokens), dtype=torch.long, device=device)
@@ -122,15 +129,10 @@ def sample_steps(model: Transformer, prefix: torch.Tensor, grid: torch.Tensor, h
         return out
     was_training = model.training
     model.eval()
-    melody_scale = melody_scale if text_prefix is not None else 0.0
-    guided = uncond_prefix is not None and (cfg_scale != 1.0 or melody_scale > 0)
-    heads, inputs = [prefix], []
-    if guided:
-        heads.append(uncond_prefix)
-        inputs.append((grid if uncond_grid is None else uncond_grid).to(device)[..., levels:])
-    if guided and melody_scale:
-        heads.append(text_prefix)
-        inputs.append((grid if text_grid is None else text_grid).to(device)[..., levels:])
+    heads, melody_scale = guidance_rows(prefix, uncond_prefix, cfg_scale, text_prefix, melody_scale)
+    guided = len(heads) > 1
+    grids = [uncond_grid, text_grid][: len(heads) - 1]
+    inputs = [(grid if g is None else g).to(device)[..., levels:] for g in grids]
 
     def step_rows(lo: int, hi: int) -> torch.Tensor:
         """Steps lo..hi-1 as model input: the cond rows, then the rows of each guidance group with their own inputs."""
