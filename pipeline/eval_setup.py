@@ -1,7 +1,8 @@
 """What every judged report starts from: the eval's options, the held-out prompts, the loaded run and the fitted judge.
 
 The judge (eval/judge.py) is fitted on real training clips and on the same clips after the run's codec round trip;
-its ceilings are its accuracy on the held-out clips, clean and via the codec. `generator` draws the eval's clips
+its ceilings are its accuracy on real clips via the codec, cross-validated over its training pool, and on the
+held-out prompt clips clean and via the codec. `generator` draws the eval's clips
 at its length and guidance, one seed per draw.
 """
 from __future__ import annotations
@@ -82,11 +83,13 @@ class JudgedSetup:
     test_rt: torch.Tensor
 
 
-def judged_setup(run: RunDir, opts: EvalOptions, judge_cache: dict[str, Any] | None = None) -> JudgedSetup:
+def judged_setup(run: RunDir, opts: EvalOptions, judge_cache: dict[str, Any] | None = None,
+                  check: Callable[[Strata], None] | None = None) -> JudgedSetup:
     """Check the options, pick the held-out prompts and the judge's training clips, load the run and fit the judge.
 
     Runs that share a codec and options (a learning curve's snapshots) can pass one `judge_cache` dict: the real clips
-    and the fitted judge are then computed once and reused.
+    and the fitted judge are then computed once and reused. `check` sees the loaded run before the judge is fitted
+    (minutes), so a run that cannot serve the report is refused at once.
     """
     from data_prep.manifest import read_manifest
     from eval.judge import judge_labels
@@ -99,10 +102,12 @@ def judged_setup(run: RunDir, opts: EvalOptions, judge_cache: dict[str, Any] | N
         raise UserError(f"{opts.manifest} needs >= 4 captioned '{opts.split}' clips and >= 16 'train' clips for the eval "
                         f"(has {len(test)} and {len(train)}); synthesize more with `strata data synth`")
     strata = Strata.from_run(run)
+    if check is not None:
+        check(strata)
     sr, seconds = strata.sample_rate, opts.seconds
     if not judge_cache:
         real_train, real_test = fixed_length_clips(train, sr, seconds), fixed_length_clips(test, sr, seconds)
-        fitted = _fit_judge(strata, real_train, judge_labels(train), real_test, judge_labels(test))
+        fitted = _fit_judge(strata, real_train, judge_labels(train), real_test, judge_labels(test), source_groups(train))
         if judge_cache is not None:
             judge_cache.update(clips=(real_train, real_test), fitted=fitted)
     else:
@@ -143,11 +148,21 @@ def generator(strata: Strata, opts: EvalOptions) -> Callable[..., torch.Tensor]:
     return generate
 
 
-def _fit_judge(strata: Strata, train: torch.Tensor, train_labels: dict, test: torch.Tensor, test_labels: dict):
-    """The judge (clean + codec rows), its ceilings on held-out clips, a clean-only judge's accuracy on those clips
-    via the codec (how much timbre the codec keeps), and the held-out clips via the codec."""
+def source_groups(records: list[dict]) -> list[str]:
+    """Each clip's source piece (its id where the manifest names none): clips of one piece share a fold."""
+    return [str((r.get("attributes") or {}).get("source_piece") or r.get("id")) for r in records]
+
+
+def _fit_judge(strata: Strata, train: torch.Tensor, train_labels: dict, test: torch.Tensor, test_labels: dict,
+               groups: list[str]):
+    """The judge (clean + codec rows), its ceilings, a clean-only judge's accuracy on the held-out clips via the codec
+    (how much timbre the codec keeps), and the held-out clips via the codec.
+
+    Ceilings: its accuracy on the held-out clips clean and via the codec, and the cross-validated one over its own
+    training pool via the codec at the held-out clips' label mix (eval/judge_ceiling.py)."""
     from eval.codec_timbre import codec_timbre
     from eval.judge import IndependentJudge, judge_round_trip_features
+    from eval.judge_ceiling import cross_validated_recall, expected_accuracy
     from eval.judge_features import batch_features
 
     sr = strata.sample_rate
@@ -156,7 +171,8 @@ def _fit_judge(strata: Strata, train: torch.Tensor, train_labels: dict, test: to
     judge = IndependentJudge.fit(clean, train_labels, codec=codec)
     test_rt = round_trip(strata, test)
     test_rt_features, test_clean = batch_features(test_rt, sr), batch_features(test, sr)
-    ceilings = {"clean": judge.accuracy(test_clean, test_labels), "codec": judge.accuracy(test_rt_features, test_labels)}
+    ceilings = {"clean": judge.accuracy(test_clean, test_labels), "codec": judge.accuracy(test_rt_features, test_labels),
+                "codec_cv": expected_accuracy(cross_validated_recall(clean, codec, train_labels, groups), test_labels)}
     clean_on_codec = codec_timbre(clean, train_labels, test_clean, {"codec": test_rt_features}, test_labels)["codec"]
     return judge, ceilings, clean_on_codec, test_rt
 

@@ -73,7 +73,9 @@ def evaluate_run(run: RunDir, opts: EvalOptions, judge_cache: dict[str, Any] | N
     report["judge"] = {"ceilings": setup.ceilings, "clean_trained_on_codec": setup.clean_on_codec,
                        "description": f"Judge: scikit-learn classifiers on librosa spectral, cepstral, onset and tempo "
                                       f"features of {len(setup.train)} real 'train' clips and the same clips after the codec "
-                                      f"round trip; ceilings are its accuracy on the {len(test)} '{opts.split}' clips."}
+                                      f"round trip; ceilings are its accuracy on the {len(test)} '{opts.split}' clips "
+                                      f"and, cross-validated by source piece, on its {len(setup.train)} training clips "
+                                      f"via the codec at those clips' label mix."}
     cfg_scale, melody_scale = opts.guidance(strata.profile)
     report["info"] = {"run": str(run.root), "prompts": f"{len(test)} captioned '{opts.split}' clips of {opts.manifest}",
                       "draws per prompt (seeds seed, seed+1, ...)": opts.draws, "clip seconds": seconds, "seed": opts.seed,

@@ -92,9 +92,11 @@ def melody_sweep(run: RunDir, opts: EvalOptions, scales: list[float]) -> list[di
         raise UserError(f"--melody-sweep takes melody_scale values in [0, {MAX_CFG_SCALE:g}], got {scales}")
     if opts.melodies < 1:
         raise UserError("--melody-sweep needs --melodies >= 1")
-    setup = judged_setup(run, opts)
-    if not setup.strata.stages["semantic"].layout.has_melody:
-        raise UserError(f"run '{run.root}' was trained without melody tokens; there is no melody to follow")
+    def reads_melody(strata: Strata) -> None:
+        if not strata.stages["semantic"].layout.has_melody:
+            raise UserError(f"run '{run.root}' was trained without melody tokens; there is no melody to follow")
+
+    setup = judged_setup(run, opts, check=reads_melody)
     sr = setup.strata.sample_rate
     inputs = melody_inputs(sr, [r["caption"] for r in setup.test], judge_labels(setup.test), opts)
     gen = generator(setup.strata, opts)

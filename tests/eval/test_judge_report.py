@@ -44,3 +44,17 @@ def test_noise_is_flatter_than_a_tone_and_the_report_renders(tmp_path):
     assert "| template | family | 1.000 |" in md and "× real via codec" in md and "| real | 1.000 |" in md
     write_eval_report(report, tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text())["adherence"][0]["generated"] == 1.0
+
+
+def test_position_uses_the_cross_validated_ceiling_where_given():
+    labels = {"family": ["brass", "organ", "synth", "strings"] * 3, "tempo": ["slow", "fast"] * 6}
+    pred = {"family": [f for f in labels["family"] for _ in range(3)], "tempo": [t for t in labels["tempo"] for _ in range(3)]}
+    ceilings = {"clean": {"family": 0.9, "tempo": 0.5}, "codec": {"family": 0.8, "tempo": 0.5},
+                "codec_cv": {"family": 0.7, "tempo": 0.8}}
+    rows = {r["attribute"]: r for r in adherence_rows("template", pred, labels, 3, ceilings, permutations=200)}
+    for attr, row in rows.items():
+        assert row["ceiling_codec_cv"] == ceilings["codec_cv"][attr] and row["ceiling_codec"] == ceilings["codec"][attr]
+        assert math.isclose(row["position"], (1.0 - row["shuffled"]) / (ceilings["codec_cv"][attr] - row["shuffled"]))
+    assert "cross-validated" in render_markdown({"adherence": list(rows.values()), "sound": {},
+                                                 "judge": {"ceilings": ceilings, "clean_trained_on_codec": {},
+                                                           "description": "a judge"}})

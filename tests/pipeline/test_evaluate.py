@@ -45,6 +45,7 @@ def test_eval_reports_judged_adherence_ladder_and_melody(tmp_path):
     for r in rows.values():
         assert 0.0 <= r["generated"] <= 1.0 and 0.0 < r["p_value"] <= 1.0 and r["prompts"] == 4 and r["draws"] == 3
         assert r["ceiling_codec"] is not None and r["ceiling_clean"] is not None
+        assert 0.0 <= r["ceiling_codec_cv"] <= 1.0
     assert rows[("template", "family")]["untrained"] is not None and rows[("paraphrase", "family")]["untrained"] is None
     assert list(report["ladder"]) == list(LADDER_ROWS)
     assert set(report["sound"]) == {"real", "real_codec", "generated_template", "generated_paraphrase", "untrained_stages"}
@@ -76,6 +77,17 @@ def test_melody_sweep_scores_each_melody_scale_and_writes_its_table(tmp_path):
     assert json.loads((tmp_path / "sweep" / "melody-sweep.json").read_text())["rows"] == json.loads(json.dumps(rows))
     with pytest.raises(UserError, match=r"in \[0, 100\]"):
         melody_sweep(run, opts, [-1.0])
+
+
+def test_melody_sweep_refuses_a_run_without_melody_before_fitting_the_judge(tmp_path, monkeypatch):
+    import pipeline.eval_setup as eval_setup
+    from pipeline.melody_eval import melody_sweep
+
+    monkeypatch.setattr(eval_setup, "_fit_judge", lambda *a: pytest.fail("the judge was fitted"))
+    opts = EvalOptions(_manifest(tmp_path / "data"), tmp_path / "sweep", prompts=4, draws=3, seconds=1.0, judge_clips=16)
+    with pytest.raises(UserError, match="without melody tokens"):
+        melody_sweep(build_tiny_run(tmp_path / "r"), opts, [0.0, 3.0])
+    assert not (tmp_path / "sweep").exists()
 
 
 def test_eval_needs_three_draws(tmp_path):
