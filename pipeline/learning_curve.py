@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from training.files import atomic_write_text
+from training.files import atomic_write_text, file_digest
 
 from .errors import UserError
 from .eval_setup import EvalOptions
@@ -22,7 +22,9 @@ from .evaluate import evaluate_run
 from .run_dir import STAGE_NAMES, RunDir
 
 SNAPSHOT = re.compile(r"^step-(\d+)\.pt$")
-CURVE_FIGURES = ("family", "drums")
+CURVE_FIGURES = ("family", "drums", "tempo")
+# Written beside a snapshot's metrics.json once its eval is complete: a rerun of the curve reuses that report.
+POINT_KEY = "curve-point.json"
 
 
 def snapshots(run: RunDir, stage: str) -> list[tuple[int, Path]]:
@@ -59,11 +61,37 @@ def learning_curve(run: RunDir, stage: str, opts: EvalOptions) -> list[dict[str,
     rows: list[dict[str, Any]] = []
     judge_cache: dict[str, Any] = {}  # every snapshot shares the run's codec, so the judge is fitted once
     for step, path in snapshots(run, stage):
-        view = snapshot_view(run, stage, path, opts.out / "views" / f"step-{step}")
-        report = evaluate_run(view, replace(opts, out=opts.out / f"step-{step}", untrained=False), judge_cache)
+        point = replace(opts, out=opts.out / f"step-{step}", untrained=False)
+        report = _finished_point(point, path)
+        if report is None:
+            view = snapshot_view(run, stage, path, opts.out / "views" / f"step-{step}")
+            report = evaluate_run(view, point, judge_cache)
+            atomic_write_text(point.out / POINT_KEY, json.dumps(_point_key(point, path)))
         rows.append(curve_row(step, valid_loss(run, path), report))
     write_curve(rows, stage, run.name, opts.out)
     return rows
+
+
+def _point_key(opts: EvalOptions, model: Path) -> dict[str, Any]:
+    """What a snapshot's report depends on: the model file's bytes and the eval options."""
+    return {"model_sha256": file_digest(model),
+            "options": {k: str(v) for k, v in sorted(vars(opts).items()) if k != "out"}}
+
+
+def _finished_point(opts: EvalOptions, model: Path) -> dict[str, Any] | None:
+    """The report an earlier, completed curve run wrote for this same snapshot and options, if any.
+
+    The key file is written after metrics.json, so an eval cut short (even by kill -9) leaves no key and is redone.
+    """
+    key_path, report_path = opts.out / POINT_KEY, opts.out / "metrics.json"
+    if not (key_path.is_file() and report_path.is_file()):
+        return None
+    try:
+        if json.loads(key_path.read_text()) != json.loads(json.dumps(_point_key(opts, model))):
+            return None
+        return json.loads(report_path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def valid_loss(run: RunDir, model: Path, max_records: int = 64) -> float | None:
@@ -109,8 +137,8 @@ def write_curve(rows: list[dict[str, Any]], stage: str, run_name: str, out: Path
 
 def curve_table(rows: list[dict[str, Any]], stage: str, run_name: str) -> str:
     """The curve as a Markdown table."""
-    cols = ["step", "val_loss", "template_family", "template_drums", "paraphrase_family", "paraphrase_drums",
-            "flatness_ratio", "melody_accuracy"]
+    judged = [f"{s}_{a}" for a in CURVE_FIGURES for s in ("template", "paraphrase")]
+    cols = ["step", "val_loss", *judged, "flatness_ratio", "melody_accuracy"]
     lines = [f"# Learning curve: {stage} stage of run `{run_name}`", "",
              "Judge accuracy of generations (3 draws per prompt); position in brackets, p-value of the permutation "
              "test after it. flatness_ratio: median spectral flatness over that of real clips via the codec.", "",
@@ -123,7 +151,7 @@ def curve_table(rows: list[dict[str, Any]], stage: str, run_name: str) -> str:
                 cells.append("–")
             elif col == "step":
                 cells.append(str(value))
-            elif col in ("template_family", "template_drums", "paraphrase_family", "paraphrase_drums"):
+            elif col in judged:
                 pos = row.get(f"{col}_position")
                 cells.append(f"{value:.3f} ({'–' if pos is None else f'{pos:.2f}'}, p {row[f'{col}_p']:.3f})")
             else:
@@ -140,14 +168,16 @@ def _plot(rows: list[dict[str, Any]], stage: str, path: Path) -> None:
 
     steps = [r["step"] for r in rows]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for key in ("template_family", "template_drums", "paraphrase_family", "paraphrase_drums"):
+    # A log axis spreads a cosine run's budgets evenly, but cannot show a warm start's step 0.
+    scale = "log" if min(steps) > 0 else "linear"
+    for key in [f"{s}_{a}" for a in CURVE_FIGURES for s in ("template", "paraphrase")]:
         ax1.plot(steps, [r.get(key) for r in rows], marker="o", label=key.replace("_", " "))
-    ax1.set_xscale("log")
+    ax1.set_xscale(scale)
     ax1.set_xlabel(f"{stage} training steps")
     ax1.set_ylabel("judge accuracy of generations")
     ax1.legend(fontsize=7)
     ax2.plot(steps, [r.get("val_loss") for r in rows], marker="o", color="black", label="validation loss (nats)")
-    ax2.set_xscale("log")
+    ax2.set_xscale(scale)
     ax2.set_xlabel(f"{stage} training steps")
     ax2.set_ylabel("validation loss (nats)")
     twin = ax2.twinx()

@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--melodies", type=int, default=6, help="out-of-corpus melodies to follow (default 6; 0 skips)")
     p.add_argument("--quick", action="store_true", help="a subset: 8 prompts, 5 s clips, 200 judge clips, 4 ladder clips, 3 melodies")
     p.add_argument("--curve", metavar="STAGE", help="a learning curve instead: the quick eval of every snapshot of "
-                   "this stage (runs/R/stages/STAGE/snapshots/step-N.pt); writes curve.json, curve.md, curve.png")
+                   "this stage (runs/R/stages/STAGE/snapshots/step-N.pt); writes curve.json, curve.md, curve.png. A rerun "
+                   "reuses each finished snapshot's report, so added snapshots cost only their own eval")
     p.add_argument("--melody-sweep", metavar="S,S,...", help="instead: only the melody set, generated at each of these "
                    "melody_scale values; writes melody-sweep.json and melody-sweep.md")
     p.add_argument("--out", help="report folder (default: runs/R/reports/eval, or runs/R/reports/curve-STAGE)")

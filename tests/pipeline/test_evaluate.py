@@ -134,3 +134,18 @@ def test_learning_curve_evaluates_every_snapshot_and_writes_table_and_plot(tmp_p
     assert run.stage_model("coarse").is_file() and not run.stage_model("coarse").is_symlink()
     with pytest.raises(UserError, match="stage name"):
         learning_curve(run, "codec", opts)
+
+    # A rerun reuses every finished snapshot's report and redoes only a snapshot whose file changed.
+    import pipeline.learning_curve as curve_module
+
+    evaluated = []
+    evaluate = curve_module.evaluate_run
+    monkeypatch.setattr(curve_module, "evaluate_run",
+                        lambda view, o, cache: evaluated.append(o.out.name) or evaluate(view, o, cache))
+    assert learning_curve(run, "coarse", opts) == rows and evaluated == []
+    with torch.no_grad():
+        for p in stage.model.parameters():
+            p.add_(0.1)
+    stage.save(folder / "step-40.pt")
+    again = learning_curve(run, "coarse", opts)
+    assert evaluated == ["step-40"] and again[0] == rows[0] and again[1]["val_loss"] != rows[1]["val_loss"]
