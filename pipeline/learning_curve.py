@@ -2,8 +2,9 @@
 
 Snapshots of a stage (`stages/<stage>/snapshots/step-<N>.pt`, model files saved along one training run) are each
 swapped into a view of the run, and the view goes through the quick independent eval (pipeline/evaluate.py).
-Every row holds the snapshot's loss on the run's validation clips (computed here: a budgeted stop saves the loss of
-the last scheduled validation, not its own) and the judge's figures; the curve is written as JSON, Markdown and PNG.
+Every row holds the snapshot's loss on the run's validation clips, conditioned on their audio as in training and on
+their captions as in generation (computed here: a budgeted stop saves the loss of the last scheduled validation, not
+its own), and the judge's figures; the curve is written as JSON, Markdown and PNG.
 """
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def learning_curve(run: RunDir, stage: str, opts: EvalOptions) -> list[dict[str,
             view = snapshot_view(run, stage, path, opts.out / "views" / f"step-{step}")
             report = evaluate_run(view, point, judge_cache)
             atomic_write_text(point.out / POINT_KEY, json.dumps(_point_key(point, path)))
-        rows.append(curve_row(step, valid_loss(run, path), report))
+        rows.append(curve_row(step, valid_losses(run, path), report))
     write_curve(rows, stage, run.name, opts.out)
     return rows
 
@@ -94,26 +95,29 @@ def _finished_point(opts: EvalOptions, model: Path) -> dict[str, Any] | None:
         return None
 
 
-def valid_loss(run: RunDir, model: Path, max_records: int = 64) -> float | None:
-    """Mean target-token loss of a stage model file on the run's 'valid' cache records (None without any)."""
+def valid_losses(run: RunDir, model: Path, max_records: int = 64) -> dict[str, float | None]:
+    """Mean target-token loss of a stage model file on the run's first 'valid' cache records, conditioned as in
+    training validation on each clip's audio (val_loss) and on each of its captions (val_loss_text); None without."""
     from data_prep.cache import TokenCache
-    from stages.batches import target_loss_sums
+    from stages.batches import target_loss_sums, text_conditioned
     from stages.stage import Stage
 
+    out: dict[str, float | None] = {"val_loss": None, "val_loss_text": None}
     if not (run.cache_dir / "meta.json").is_file():
-        return None
+        return out
     records = TokenCache(run.cache_dir).records("valid")[:max_records]
-    if not records:
-        return None
     stage = Stage.load(model)
     stage.model.eval()
-    total, count = target_loss_sums(stage.model, stage.layout, records, batch_size=8)
-    return total / max(count, 1)
+    for key, rows in (("val_loss", records), ("val_loss_text", text_conditioned(records))):
+        if rows:
+            total, count = target_loss_sums(stage.model, stage.layout, rows, batch_size=8)
+            out[key] = total / max(count, 1)
+    return out
 
 
-def curve_row(step: int, val_loss: float | None, report: dict[str, Any]) -> dict[str, Any]:
-    """The figures of one snapshot's eval report that the curve plots."""
-    row: dict[str, Any] = {"step": step, "val_loss": val_loss}
+def curve_row(step: int, losses: dict[str, float | None], report: dict[str, Any]) -> dict[str, Any]:
+    """The figures of one snapshot's eval report that the curve plots, beside its validation losses."""
+    row: dict[str, Any] = {"step": step, **losses}
     for item in report["adherence"]:
         if item["attribute"] in CURVE_FIGURES:
             key = f"{item['prompt_set']}_{item['attribute']}"
@@ -138,10 +142,12 @@ def write_curve(rows: list[dict[str, Any]], stage: str, run_name: str, out: Path
 def curve_table(rows: list[dict[str, Any]], stage: str, run_name: str) -> str:
     """The curve as a Markdown table."""
     judged = [f"{s}_{a}" for a in CURVE_FIGURES for s in ("template", "paraphrase")]
-    cols = ["step", "val_loss", *judged, "flatness_ratio", "melody_accuracy"]
+    cols = ["step", "val_loss", "val_loss_text", *judged, "flatness_ratio", "melody_accuracy"]
     lines = [f"# Learning curve: {stage} stage of run `{run_name}`", "",
              "Judge accuracy of generations (3 draws per prompt); position in brackets, p-value of the permutation "
-             "test after it. flatness_ratio: median spectral flatness over that of real clips via the codec.", "",
+             "test after it. val_loss: conditioned on each clip's audio tokens (as in training validation); "
+             "val_loss_text: on each of its captions' text tokens instead (as in generation). flatness_ratio: median "
+             "spectral flatness over that of real clips via the codec.", "",
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in rows:
         cells = []
@@ -176,7 +182,9 @@ def _plot(rows: list[dict[str, Any]], stage: str, path: Path) -> None:
     ax1.set_xlabel(f"{stage} training steps")
     ax1.set_ylabel("judge accuracy of generations")
     ax1.legend(fontsize=7)
-    ax2.plot(steps, [r.get("val_loss") for r in rows], marker="o", color="black", label="validation loss (nats)")
+    ax2.plot(steps, [r.get("val_loss") for r in rows], marker="o", color="black", label="audio-conditioned")
+    ax2.plot(steps, [r.get("val_loss_text") for r in rows], marker="^", color="grey", label="text-conditioned")
+    ax2.legend(fontsize=7, loc="upper center")
     ax2.set_xscale(scale)
     ax2.set_xlabel(f"{stage} training steps")
     ax2.set_ylabel("validation loss (nats)")

@@ -37,6 +37,17 @@ def eval_batches(layout: Layout, records: list[dict[str, Any]], batch_size: int)
     return [collate(examples[i:i + batch_size]) for i in range(0, len(examples), batch_size)]
 
 
+def text_conditioned(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each record once per stored caption, conditioned on that caption's tokens instead of its audio's (what
+    generation from a prompt conditions on); records without caption tokens are left out."""
+    out = []
+    for record in records:
+        texts = record.get("cond_text")
+        if texts is not None:
+            out += [{**record, "cond": row} for row in texts]
+    return out
+
+
 @torch.no_grad()
 def target_loss_sums(model: torch.nn.Module, layout: Layout, records: list[dict[str, Any]], batch_size: int,
                      device: torch.device | str = "cpu") -> tuple[float, int]:
