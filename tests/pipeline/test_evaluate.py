@@ -90,6 +90,21 @@ def test_melody_sweep_refuses_a_run_without_melody_before_fitting_the_judge(tmp_
     assert not (tmp_path / "sweep").exists()
 
 
+def test_judge_ceiling_is_cross_validated_by_source_piece_when_there_are_two(tmp_path):
+    from pipeline.eval_setup import judged_setup
+
+    manifest = _manifest(tmp_path / "data")
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    run = build_tiny_run(tmp_path / "r")
+    opts = EvalOptions(manifest, tmp_path / "eval", prompts=4, judge_clips=16, seconds=1.0)
+    for pieces in (2, 1):
+        for i, row in enumerate(rows):
+            row["attributes"]["source_piece"] = f"piece-{i % pieces}"
+        manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        ceilings = judged_setup(run, opts).ceilings
+        assert set(ceilings) == ({"clean", "codec", "codec_cv"} if pieces == 2 else {"clean", "codec"})
+
+
 def test_eval_needs_three_draws(tmp_path):
     run = build_tiny_run(tmp_path / "r")
     with pytest.raises(UserError, match="at least 3"):
