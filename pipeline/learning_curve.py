@@ -24,6 +24,7 @@ from .run_dir import STAGE_NAMES, RunDir
 
 SNAPSHOT = re.compile(r"^step-(\d+)\.pt$")
 CURVE_FIGURES = ("family", "drums", "tempo")
+JUDGED_COLUMNS = tuple(f"{s}_{a}" for a in CURVE_FIGURES for s in ("template", "paraphrase"))
 # Written beside a snapshot's metrics.json once its eval is complete: a rerun of the curve reuses that report.
 POINT_KEY = "curve-point.json"
 
@@ -141,8 +142,7 @@ def write_curve(rows: list[dict[str, Any]], stage: str, run_name: str, out: Path
 
 def curve_table(rows: list[dict[str, Any]], stage: str, run_name: str) -> str:
     """The curve as a Markdown table."""
-    judged = [f"{s}_{a}" for a in CURVE_FIGURES for s in ("template", "paraphrase")]
-    cols = ["step", "val_loss", "val_loss_text", *judged, "flatness_ratio", "melody_accuracy"]
+    cols = ["step", "val_loss", "val_loss_text", *JUDGED_COLUMNS, "flatness_ratio", "melody_accuracy"]
     lines = [f"# Learning curve: {stage} stage of run `{run_name}`", "",
              "Judge accuracy of generations (3 draws per prompt); position in brackets, p-value of the permutation "
              "test after it. val_loss: conditioned on each clip's audio tokens (as in training validation); "
@@ -157,7 +157,7 @@ def curve_table(rows: list[dict[str, Any]], stage: str, run_name: str) -> str:
                 cells.append("–")
             elif col == "step":
                 cells.append(str(value))
-            elif col in judged:
+            elif col in JUDGED_COLUMNS:
                 pos = row.get(f"{col}_position")
                 cells.append(f"{value:.3f} ({'–' if pos is None else f'{pos:.2f}'}, p {row[f'{col}_p']:.3f})")
             else:
@@ -176,7 +176,7 @@ def _plot(rows: list[dict[str, Any]], stage: str, path: Path) -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
     # A log axis spreads a cosine run's budgets evenly, but cannot show a warm start's step 0.
     scale = "log" if min(steps) > 0 else "linear"
-    for key in [f"{s}_{a}" for a in CURVE_FIGURES for s in ("template", "paraphrase")]:
+    for key in JUDGED_COLUMNS:
         ax1.plot(steps, [r.get(key) for r in rows], marker="o", label=key.replace("_", " "))
     ax1.set_xscale(scale)
     ax1.set_xlabel(f"{stage} training steps")
