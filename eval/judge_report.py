@@ -18,13 +18,15 @@ import torch
 from training.files import atomic_write_text
 
 from .judge_features import harmonic_ratio, loudness_db, spectral_flatness
-from .significance import adherence_test, position, share
+from .significance import adherence_test, position, position_interval, share
 
 
 def adherence_rows(prompt_set: str, pred: dict[str, list[str]], labels: dict[str, list[str]], draws: int,
                    ceilings: dict[str, dict[str, float]], untrained: dict[str, float] | None = None,
                    permutations: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
     """One row per attribute: judged agreement of the draws with their prompts against every baseline.
+
+    position_interval is the 90% bootstrap interval of the position over prompts: how far another prompt draw may move it.
 
     Position uses the cross-validated ceiling via the codec (ceilings["codec_cv"]) where given, else the prompt clips'.
 
@@ -35,11 +37,13 @@ def adherence_rows(prompt_set: str, pred: dict[str, list[str]], labels: dict[str
         grouped = [pred[attr][i * draws:(i + 1) * draws] for i in range(len(wanted))]
         test = adherence_test(grouped, wanted, permutations=permutations, seed=seed)
         ceiling = ceilings.get("codec_cv", ceilings["codec"]).get(attr)
+        interval = position_interval(grouped, wanted, ceiling, seed=seed) if ceiling is not None else None
         rows.append({"prompt_set": prompt_set, "attribute": attr, "generated": test.observed, "shuffled": test.shuffled,
                      "p_value": test.p_value, "untrained": (untrained or {}).get(attr),
                      "ceiling_codec_cv": ceilings.get("codec_cv", {}).get(attr),
                      "ceiling_codec": ceilings["codec"].get(attr), "ceiling_clean": ceilings["clean"].get(attr),
                      "position": position(test.observed, test.shuffled, ceiling) if ceiling is not None else None,
+                     "position_interval": list(interval) if interval else None,
                      "prompts": test.prompts, "draws": test.seeds})
     return rows
 
@@ -73,16 +77,19 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [f"- {k}: {v}" for k, v in report.get("info", {}).items()]
     lines += ["", "## Does the music follow the prompt? (independent judge)", "",
               "| prompts | attribute | generated | shuffled prompts | untrained stages | ceiling: real via codec, "
-              "cross-validated | prompt clips via codec | prompt clips clean | position | p |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "cross-validated | prompt clips via codec | prompt clips clean | position | 90% interval | p |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["adherence"]:
         lines.append(f"| {r['prompt_set']} | {r['attribute']} | {_f(r['generated'])} | {_f(r['shuffled'])} | "
                      f"{_f(r['untrained'])} | {_f(r.get('ceiling_codec_cv'))} | {_f(r['ceiling_codec'])} | "
-                     f"{_f(r['ceiling_clean'])} | {_f(r['position'], 2)} | {_p(r['p_value'])} |")
+                     f"{_f(r['ceiling_clean'])} | {_f(r['position'], 2)} | {_interval(r.get('position_interval'))} | "
+                     f"{_p(r['p_value'])} |")
     lines += ["", "position = (generated − shuffled) / (ceiling − shuffled), with the cross-validated ceiling: the judge "
               "refitted without a fifth of its training pool's source pieces reads those clips after the codec round "
-              "trip, at the prompts' label mix (the prompt clips alone are too few to fix a ceiling). p: permutation "
-              "test over prompts (the prompt's labels are permuted across prompts, all draws of a prompt together).", ""]
+              "trip, at the prompts' label mix (the prompt clips alone are too few to fix a ceiling). 90% interval: "
+              "bootstrap over prompts (all draws of a prompt together), the spread another prompt draw of the same "
+              "size may give. p: permutation test over prompts (the prompt's labels are permuted across prompts, all "
+              "draws of a prompt together).", ""]
     neg = report.get("negation", [])
     if neg:
         lines += ["### Prompts that ask for no drums", "", "| prompts | clips | judged with drums |", "|---|---:|---:|"]
@@ -149,6 +156,10 @@ def _f(value: float | None, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "n/a"
     return f"{value:.{digits}f}"
+
+
+def _interval(bounds: Sequence[float] | None) -> str:
+    return f"{bounds[0]:.2f} to {bounds[1]:.2f}" if bounds else "n/a"
 
 
 def _p(value: float) -> str:

@@ -67,6 +67,33 @@ def adherence_test(pred: Sequence[Sequence[str]], labels: Sequence[str], permuta
     return AdherenceTest(observed=observed, shuffled=shuffled, p_value=p_value, prompts=n, seeds=seeds)
 
 
+def position_interval(pred: Sequence[Sequence[str]], labels: Sequence[str], ceiling: float, resamples: int = 2000,
+                      level: float = 0.9, seed: int = 0) -> tuple[float, float] | None:
+    """Bootstrap interval of `position` over prompts: prompts are resampled with replacement, a prompt's seeds together.
+
+    Each resample recomputes the agreement and its exact shuffled-prompt expectation (a prompt's clips judged against
+    the resampled prompts' label mix), the ceiling stays fixed. Resamples whose baseline leaves no span below the
+    ceiling have no position and are left out; None when they are more than one tail's share of the resamples.
+    """
+    n = len(labels)
+    if n == 0 or not 0.0 < level < 1.0 or resamples < 1:
+        raise ValueError("position_interval needs prompts, 0 < level < 1 and resamples >= 1")
+    counts, label_idx = _hits(pred, labels)
+    seeds = counts[0].sum()
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, n, size=(resamples, n))
+    hits = counts[np.arange(n), label_idx]
+    observed = hits[picks].sum(1) / (n * seeds)
+    mix = np.stack([np.bincount(label_idx[row], minlength=counts.shape[1]) for row in picks]) / n
+    shuffled = np.einsum("rik,rk->r", counts[picks], mix) / (n * seeds)
+    tail = (1.0 - level) / 2.0
+    defined = ceiling - shuffled >= MIN_SPAN
+    if defined.mean() < 1.0 - tail:
+        return None
+    values = (observed - shuffled)[defined] / (ceiling - shuffled)[defined]
+    return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
+
+
 def share(pred: Sequence[Sequence[str]], value: str) -> float:
     """Share of all judged clips whose label is `value` (NaN when there are none)."""
     flat = [str(v) for p in pred for v in p]

@@ -16,6 +16,9 @@ def test_a_model_that_follows_its_prompts_scores_high_and_significant():
     assert row["generated"] == 1.0 and row["shuffled"] < 0.4 and row["p_value"] < 0.01
     assert math.isclose(row["position"], (1.0 - row["shuffled"]) / (0.8 - row["shuffled"]))
     assert row["untrained"] == 0.1 and row["prompts"] == 12 and row["draws"] == 3
+    # a resampled label mix is never more even than 4 equal classes, so its shuffled baseline is >= 0.25
+    low, high = row["position_interval"]
+    assert 0.75 / 0.55 - 1e-9 <= low < high
 
 
 def test_a_model_that_ignores_its_prompts_sits_at_the_baseline():
@@ -23,6 +26,7 @@ def test_a_model_that_ignores_its_prompts_sits_at_the_baseline():
     pred = {"family": ["brass"] * 36}
     (row,) = adherence_rows("paraphrase", pred, labels, 3, CEILINGS, permutations=500)
     assert abs(row["generated"] - row["shuffled"]) < 1e-9 and row["p_value"] > 0.1 and abs(row["position"]) < 1e-9
+    assert max(abs(b) for b in row["position_interval"]) < 1e-9
 
 
 def test_noise_is_flatter_than_a_tone_and_the_report_renders(tmp_path):
@@ -42,6 +46,7 @@ def test_noise_is_flatter_than_a_tone_and_the_report_renders(tmp_path):
               "self_judged": {"CLAP score (higher)": {"generated": 0.2, "real test audio": 0.7}}}
     md = render_markdown(report)
     assert "| template | family | 1.000 |" in md and "× real via codec" in md and "| real | 1.000 |" in md
+    assert "90% interval" in md and " to " in md.split("| template | family |")[1].split("\n")[0]
     write_eval_report(report, tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text())["adherence"][0]["generated"] == 1.0
 

@@ -1,10 +1,11 @@
-"""Prompt-level permutation test: a follower is significant, a prompt-ignoring model is not; position arithmetic."""
+"""Prompt-level permutation test: a follower is significant, a prompt-ignoring model is not; position arithmetic and
+its bootstrap interval over prompts."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from eval.significance import AdherenceTest, adherence_test, position, share
+from eval.significance import AdherenceTest, adherence_test, position, position_interval, share
 
 FAMILIES = ["brass", "keyboard", "strings", "synth"]
 
@@ -49,3 +50,40 @@ def test_position_and_share() -> None:
     assert position(0.9, 0.5, 0.5) is None
     assert position(0.54, 0.56, 0.5) is None and position(0.5, 0.49999, 0.5) is None
     assert share([["yes", "no"], ["yes", "yes"]], "yes") == pytest.approx(0.75)
+
+
+def _noisy_follower(prompts: int, follow: float, seed: int) -> tuple[list[list[str]], list[str]]:
+    rng = np.random.default_rng(seed)
+    labels = _labels(prompts)
+    return [[lab if rng.random() < follow else str(rng.choice(FAMILIES)) for _ in range(3)] for lab in labels], labels
+
+
+def test_position_interval_brackets_the_position_and_shrinks_with_more_prompts() -> None:
+    pred, labels = _noisy_follower(16, 0.6, seed=3)
+    test = adherence_test(pred, labels)
+    point = position(test.observed, test.shuffled, 0.9)
+    low, high = position_interval(pred, labels, 0.9)
+    assert low < point < high and high - low > 0.2
+    wide = [position_interval(*_noisy_follower(16, 0.6, seed=s), 0.9) for s in range(5)]
+    narrow = [position_interval(*_noisy_follower(144, 0.6, seed=s), 0.9) for s in range(5)]
+    assert np.mean([h - lo for lo, h in narrow]) < 0.5 * np.mean([h - lo for lo, h in wide])
+    assert position_interval(pred, labels, 0.9, seed=1) == position_interval(pred, labels, 0.9, seed=1)
+
+
+def test_position_interval_of_a_prompt_ignoring_model_holds_zero() -> None:
+    rng = np.random.default_rng(4)
+    labels = _labels(24)
+    pred = [[str(rng.choice(FAMILIES)) for _ in range(3)] for _ in labels]
+    low, high = position_interval(pred, labels, 0.9)
+    assert low < 0.0 < high
+    perfect = position_interval([[lab] * 3 for lab in labels], labels, 1.0)
+    assert perfect == pytest.approx((1.0, 1.0))
+
+
+def test_position_interval_is_none_without_a_span_and_refuses_bad_input() -> None:
+    labels = ["yes"] * 10 + ["no"] * 2
+    assert position_interval([["yes"] * 3 for _ in labels], labels, 0.8) is None
+    with pytest.raises(ValueError):
+        position_interval([], [], 0.9)
+    with pytest.raises(ValueError):
+        position_interval([["a"]], ["a"], 0.9, level=1.0)
