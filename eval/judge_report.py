@@ -48,6 +48,18 @@ def adherence_rows(prompt_set: str, pred: dict[str, list[str]], labels: dict[str
     return rows
 
 
+def judged_prompts(prompt_set: str, prompts: Sequence[dict], pred: dict[str, list[str]], labels: dict[str, list[str]],
+                   draws: int) -> list[dict[str, Any]]:
+    """One record per prompt: its id and caption, what it asked for, and the judge's label of each of its draws.
+
+    `prompts` holds {"id", "caption"} per prompt; pred and labels are as in adherence_rows. It is the file to read when a
+    row misses: which wordings lose an attribute.
+    """
+    return [{"prompt_set": prompt_set, "id": p.get("id"), "caption": p["caption"],
+             "asked": {a: labels[a][i] for a in labels},
+             "judged": {a: pred[a][i * draws:(i + 1) * draws] for a in labels}} for i, p in enumerate(prompts)]
+
+
 def judged_share(pred: Sequence[str], value: str) -> float:
     """Share of clips judged `value` (e.g. drums "yes" for prompts that ask for none)."""
     return share([list(pred)], value) if pred else float("nan")
@@ -63,12 +75,20 @@ def sound_stats(wavs: torch.Tensor, sample_rate: int) -> dict[str, float]:
 
 
 def write_eval_report(report: dict[str, Any], out_dir: str | os.PathLike) -> list[Path]:
-    """metrics.json (everything) and metrics.md (the tables) in out_dir."""
+    """metrics.json (everything but the per-prompt records), metrics.md (the tables) and, where the report has
+    them, judged_prompts.jsonl (report["judged_prompts"], one line per prompt) in out_dir."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "metrics.json", json.dumps(report, indent=2, default=_json_default) + "\n")
-    atomic_write_text(out / "metrics.md", render_markdown(report))
-    return [out / "metrics.json", out / "metrics.md"]
+    prompts = report.get("judged_prompts")
+    summary = {k: v for k, v in report.items() if k != "judged_prompts"}
+    atomic_write_text(out / "metrics.json", json.dumps(summary, indent=2, default=_json_default) + "\n")
+    atomic_write_text(out / "metrics.md", render_markdown(summary))
+    written = [out / "metrics.json", out / "metrics.md"]
+    if prompts:
+        atomic_write_text(out / "judged_prompts.jsonl",
+                          "".join(json.dumps(p, ensure_ascii=False, default=_json_default) + "\n" for p in prompts))
+        written.append(out / "judged_prompts.jsonl")
+    return written
 
 
 def render_markdown(report: dict[str, Any]) -> str:

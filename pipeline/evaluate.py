@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def evaluate_run(run: RunDir, opts: EvalOptions, judge_cache: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Generate, judge and write the report; returns the report dict (also in metrics.json).
+    """Generate, judge and write the report; returns the report dict (metrics.json, plus the per-prompt records).
 
     Runs that share a codec and options (a learning curve's snapshots) can pass one `judge_cache` dict (judged_setup).
     """
@@ -55,7 +55,7 @@ def evaluate_run(run: RunDir, opts: EvalOptions, judge_cache: dict[str, Any] | N
             untrained_acc = judge.accuracy(features(audio["untrained"], sr), labels)
 
     with timer("score"):
-        report = _adherence_report(judge, audio, labels, paraphrases, setup.ceilings, untrained_acc, opts, sr)
+        report = _adherence_report(judge, audio, test, labels, paraphrases, setup.ceilings, untrained_acc, opts, sr)
         report["sound"] = _sound_table(setup.real_test, setup.test_rt, audio, sr)
     with timer("ladder"):
         k = min(opts.ladder_clips, len(test))
@@ -83,7 +83,8 @@ def evaluate_run(run: RunDir, opts: EvalOptions, judge_cache: dict[str, Any] | N
                       "judge clips": len(setup.train), "wall seconds per step": timer.seconds}
     report["notes"] = [
         "template: the corpus's own captions (the training caption templates); paraphrase: the same clips' attributes in "
-        "other words (eval/paraphrase.py; stored in paraphrase_prompts.jsonl).",
+        "other words (eval/paraphrase.py; stored in paraphrase_prompts.jsonl). judged_prompts.jsonl has each prompt's "
+        "asked labels and the judge's label of each draw.",
         "shuffled prompts: the generated clips judged against other prompts' labels (mean over permutations).",
         "untrained stages: the same tokenizers with freshly initialised stages, one draw per template prompt.",
         "tempo: slow vs fast by the caption's BPM; mode: major vs minor.",
@@ -105,21 +106,22 @@ def untrained_copy(strata: Strata) -> Strata:
     return Strata(strata.run, strata.profile, strata.condition, strata.codec, stages)
 
 
-def _adherence_report(judge, audio, labels, paraphrases, ceilings, untrained_acc, opts, sr) -> dict[str, Any]:
-    from eval.judge_report import adherence_rows, judged_share
+def _adherence_report(judge, audio, test, labels, paraphrases, ceilings, untrained_acc, opts, sr) -> dict[str, Any]:
+    from eval.judge_report import adherence_rows, judged_prompts, judged_share
 
-    rows, negation = [], []
-    for name in ("template", "paraphrase"):
+    rows, negation, per_prompt = [], [], []
+    for name, prompts in (("template", test), ("paraphrase", paraphrases)):
         pred = judge.predict(features(audio[name], sr))
         rows += adherence_rows(name, pred, labels, opts.draws, ceilings, untrained_acc if name == "template" else None,
                                permutations=opts.permutations, seed=opts.seed)
+        per_prompt += judged_prompts(name, prompts, pred, labels, opts.draws)
         if name == "paraphrase":
             asked = [i for i, p in enumerate(paraphrases) if p["negated_drums"]]
         else:
             asked = [i for i, d in enumerate(labels["drums"]) if d == "no"]
         clips = [pred["drums"][i * opts.draws + d] for i in asked for d in range(opts.draws)]
         negation.append({"prompt_set": name, "prompts": len(asked), "clips": len(clips), "judged_drums": judged_share(clips, "yes")})
-    return {"adherence": rows, "negation": negation}
+    return {"adherence": rows, "negation": negation, "judged_prompts": per_prompt}
 
 
 def _sound_table(real: torch.Tensor, real_rt: torch.Tensor, audio: dict[str, torch.Tensor], sr: int) -> dict[str, dict]:

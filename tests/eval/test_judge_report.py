@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from eval.judge_report import adherence_rows, render_markdown, sound_stats, write_eval_report
+from eval.judge_report import adherence_rows, judged_prompts, render_markdown, sound_stats, write_eval_report
 
 CEILINGS = {"clean": {"family": 0.9}, "codec": {"family": 0.8}}
 
@@ -63,3 +63,20 @@ def test_position_uses_the_cross_validated_ceiling_where_given():
     assert "cross-validated" in render_markdown({"adherence": list(rows.values()), "sound": {},
                                                  "judge": {"ceilings": ceilings, "clean_trained_on_codec": {},
                                                            "description": "a judge"}})
+
+
+def test_judged_prompts_hold_each_prompts_draws_and_go_to_their_own_file(tmp_path):
+    labels = {"drums": ["yes", "no"], "family": ["brass", "synth"]}
+    pred = {"drums": ["yes", "no", "yes", "no", "no", "no"], "family": ["brass"] * 3 + ["synth"] * 3}
+    prompts = [{"id": "a", "caption": "brass with drums"}, {"id": "b", "caption": "a synth, no drums"}]
+    records = judged_prompts("paraphrase", prompts, pred, labels, 3)
+    assert records[1] == {"prompt_set": "paraphrase", "id": "b", "caption": "a synth, no drums",
+                          "asked": {"drums": "no", "family": "synth"},
+                          "judged": {"drums": ["no", "no", "no"], "family": ["synth"] * 3}}
+    assert records[0]["judged"]["drums"] == ["yes", "no", "yes"]
+    report = {"adherence": [], "sound": {}, "judge": {"ceilings": CEILINGS, "clean_trained_on_codec": {},
+                                                      "description": "a judge"}, "judged_prompts": records}
+    write_eval_report(report, tmp_path)
+    lines = (tmp_path / "judged_prompts.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == records
+    assert "judged_prompts" not in json.loads((tmp_path / "metrics.json").read_text())

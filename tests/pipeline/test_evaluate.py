@@ -61,6 +61,13 @@ def test_eval_reports_judged_adherence_ladder_and_melody(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["adherence"]
     assert all((out / p).is_file() for p in report["spectrograms"])
     assert len((out / "paraphrase_prompts.jsonl").read_text().splitlines()) == 4
+    judged = [json.loads(line) for line in (out / "judged_prompts.jsonl").read_text().splitlines()]
+    assert [j["prompt_set"] for j in judged] == ["template"] * 4 + ["paraphrase"] * 4
+    assert all(set(j["asked"]) == set(j["judged"]) == {"family", "drums", "tempo", "mode"} for j in judged)
+    assert all(len(labels) == 3 for j in judged for labels in j["judged"].values())
+    drums = rows[("paraphrase", "drums")]
+    hits = sum(j["judged"]["drums"].count(j["asked"]["drums"]) for j in judged if j["prompt_set"] == "paraphrase")
+    assert hits / 12 == drums["generated"] and "judged_prompts" not in json.loads((out / "metrics.json").read_text())
 
 
 def test_melody_sweep_scores_each_melody_scale_and_writes_its_table(tmp_path):
