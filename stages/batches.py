@@ -24,11 +24,25 @@ def collate(examples: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Te
 
 def sample_batch(layout: Layout, records: list[dict[str, Any]], batch_size: int, gen: torch.Generator,
                  cond_drop_prob: float = 0.0, text_cond_prob: float = 0.0,
-                 melody_drop_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """A random batch: records drawn with replacement, random crops, conditioning dropped with cond_drop_prob,
-    taken from a caption instead of the audio with text_cond_prob, melody masked with melody_drop_prob."""
-    picks = torch.randint(0, len(records), (batch_size,), generator=gen).tolist()
+                 melody_drop_prob: float = 0.0, weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random batch: records drawn with replacement (in proportion to `weights` where given), random crops,
+    conditioning dropped with cond_drop_prob, taken from a caption instead of the audio with text_cond_prob, melody
+    masked with melody_drop_prob."""
+    if weights is None:
+        picks = torch.randint(0, len(records), (batch_size,), generator=gen).tolist()
+    else:
+        picks = torch.multinomial(weights, batch_size, replacement=True, generator=gen).tolist()
     return collate([layout.example(records[i], gen, cond_drop_prob, text_cond_prob, melody_drop_prob) for i in picks])
+
+
+def record_weights(records: list[dict[str, Any]]) -> torch.Tensor | None:
+    """The records' draw weights (their optional "weight" field, 1 where absent); None when no record has one."""
+    if not any("weight" in r for r in records):
+        return None
+    weights = torch.tensor([float(r.get("weight", 1.0)) for r in records], dtype=torch.double)
+    if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()) or float(weights.sum()) <= 0:
+        raise ValueError("record weights must be finite, >= 0 and not all 0")
+    return weights
 
 
 def eval_batches(layout: Layout, records: list[dict[str, Any]], batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:

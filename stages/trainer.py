@@ -19,7 +19,7 @@ import torch
 from training.budget import Budget
 from training.solver import Solver
 
-from .batches import lm_loss, sample_batch, target_loss_sums, to_device
+from .batches import lm_loss, record_weights, sample_batch, target_loss_sums, to_device
 from .config import StageConfig, TrainConfig
 from .deepspeed_config import build_engine, init_distributed
 from .errors import StageError
@@ -64,6 +64,7 @@ class StageSolver(Solver):
         self.device = engine.device
         self.drop = stage_cfg.cond_drop_prob if layout.uses_cond else 0.0
         self.text_prob = stage_cfg.text_cond_prob if layout.uses_cond else 0.0
+        self.weights = record_weights(records)
         self.train_loss: float | None = None
         self.val_loss: float | None = None
         self.in_a_row, self.skipped = 0, 0
@@ -117,7 +118,7 @@ class StageSolver(Solver):
                 gen = torch.Generator().manual_seed(seed)
                 torch.manual_seed(seed + 1)
                 tokens, mask = sample_batch(self.layout, self.records, self.stage_cfg.batch_size, gen, self.drop,
-                                            self.text_prob, self.stage_cfg.melody_drop_prob)
+                                            self.text_prob, self.stage_cfg.melody_drop_prob, self.weights)
                 loss = lm_loss(self.engine, to_device(tokens, self.device), mask, self.layout)
                 mean, finite = _reduce_loss(loss, self.world, self.device)
                 if finite:

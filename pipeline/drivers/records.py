@@ -19,6 +19,20 @@ def manifest_records(manifest: Path, *splits: str) -> list[dict[str, Any]]:
     return split_records(records, *splits) if splits else records
 
 
+def balanced(records: list[dict[str, Any]], manifest: Path, attribute: str) -> list[dict[str, Any]]:
+    """Token records, each given a draw "weight" so that every value of the manifest `attribute` is drawn equally
+    often; a UserError when a record's clip lacks the attribute."""
+    from collections import Counter
+
+    values = {row["id"]: row.get("attributes", {}).get(attribute) for row in manifest_records(manifest)}
+    missing = [r["id"] for r in records if values.get(r["id"]) is None]
+    if missing:
+        raise UserError(f"balance={attribute!r}: {len(missing)} of {len(records)} training clips have no attribute "
+                        f"{attribute!r} in {manifest} (first: {missing[0]})")
+    counts = Counter(str(values[r["id"]]) for r in records)
+    return [{**r, "weight": 1.0 / counts[str(values[r["id"]])]} for r in records]
+
+
 def warn_unreadable(path: str, exc: Exception) -> None:
     """Report a clip that could not be read and is skipped."""
     print(f"skipping {path}: {exc}", file=sys.stderr)

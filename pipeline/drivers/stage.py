@@ -7,6 +7,7 @@ from typing import Any, Sequence
 from ..errors import UserError
 from ..resume_rule import decide_resume
 from ..run_dir import RunDir
+from .records import balanced
 
 
 def train_run_stage(rd: RunDir, stage: str, overrides: list[str], resume: bool, restart: bool,
@@ -14,7 +15,8 @@ def train_run_stage(rd: RunDir, stage: str, overrides: list[str], resume: bool, 
                     init_from: str | None = None) -> Any:
     """Train `stage` on the cache's train records (valid records for the validation loss); returns the trainer's
     TrainResult, with runs/R/stages/<stage>/model.pt exported when it stops and snapshots/step-<N>.pt at `snapshots`;
-    `init_from` warm-starts a fresh run from an exported model.pt."""
+    `init_from` warm-starts a fresh run from an exported model.pt. With stages.<stage>.balance set, every value of
+    that manifest attribute is drawn equally often."""
     from data_prep.cache import TokenCache
     from stages.trainer import checkpoint_tags, train_stage
 
@@ -27,6 +29,9 @@ def train_run_stage(rd: RunDir, stage: str, overrides: list[str], resume: bool, 
     records = cache.records("train")
     if not records:
         raise UserError(f"the token cache {rd.cache_dir} has no split=='train' records: check the manifest splits")
-    return train_stage(stage, records, cache.meta, getattr(profile.stages, stage), profile.train, rd.stage_dir(stage),
+    stage_cfg = getattr(profile.stages, stage)
+    if stage_cfg.balance:
+        records = balanced(records, rd.manifest_path, stage_cfg.balance)
+    return train_stage(stage, records, cache.meta, stage_cfg, profile.train, rd.stage_dir(stage),
                        valid_records=cache.records("valid"), resume=resumed, restart=not resumed,
                        max_minutes=max_minutes, max_steps=max_steps, snapshot_steps=snapshots, init_from=init_from)

@@ -1,9 +1,12 @@
-"""`strata train stage`: trains from a run's token cache, stops resumably, refuses to clobber, exports model.pt."""
+"""`strata train stage`: trains from a run's token cache, stops resumably, refuses to clobber, exports model.pt, and
+draws a manifest attribute's values equally often when asked (stages.<stage>.balance)."""
 import pytest
 import torch
 
 from data_prep.cache import write_cache
+from data_prep.manifest import write_manifest
 from pipeline.cli import main
+from pipeline.drivers.records import balanced
 from stages import Stage
 from stages.token_spec import TokenSpec
 
@@ -66,3 +69,29 @@ def test_snapshots_export_the_model_at_the_given_steps(run_with_cache, capsys):
     with pytest.raises(SystemExit):
         main(["--quiet", "train", "stage", "--stage", "fine", "--run", run, "--snapshots", "0,x", *TINY])
     assert "--snapshots" in capsys.readouterr().err
+
+
+def _manifest(run, drums: list[bool]) -> None:
+    rows = [{"id": f"clip{i:03d}", "path": f"audio/clip{i:03d}.wav", "seconds": 1.0, "sample_rate": 24000,
+             "split": "valid" if i % 4 == 0 else "train", "attributes": {"drums": d}} for i, d in enumerate(drums)]
+    (run / "data").mkdir(parents=True, exist_ok=True)
+    write_manifest(run / "data" / "manifest.jsonl", rows)
+
+
+def test_balance_gives_each_value_of_the_attribute_equal_weight(run_with_cache, capsys):
+    drums = [False, True, False, False, False, True, False, False]  # train clips 1-3, 5-7: two with drums of six
+    _manifest(run_with_cache, drums)
+    records = [{"id": f"clip{i:03d}"} for i in range(8) if i % 4]
+    weighted = balanced(records, run_with_cache / "data" / "manifest.jsonl", "drums")
+    by_value = {True: 0.0, False: 0.0}
+    for r in weighted:
+        by_value[drums[int(r["id"][4:])]] += r["weight"]
+    assert by_value[True] == pytest.approx(by_value[False]) and [r["id"] for r in weighted] == [r["id"] for r in records]
+    run = str(run_with_cache)
+    assert main(["--quiet", "train", "stage", "--stage", "fine", "--run", run, *TINY, "stages.fine.balance=drums"]) == 0
+    assert Stage.load(run_with_cache / "stages" / "fine" / "model.pt").info["stage_config"]["balance"] == "drums"
+    capsys.readouterr()
+    assert main(["--quiet", "train", "stage", "--stage", "fine", "--run", run, "--restart", *TINY,
+                 "stages.fine.balance=tempo"]) == 2
+    err = capsys.readouterr().err
+    assert "no attribute 'tempo'" in err and len(err.strip().splitlines()) == 1
