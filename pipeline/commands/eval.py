@@ -38,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "reuses each finished snapshot's report, so added snapshots cost only their own eval")
     p.add_argument("--melody-sweep", metavar="S,S,...", help="instead: only the melody set, generated at each of these "
                    "melody_scale values; writes melody-sweep.json and melody-sweep.md")
+    p.add_argument("--ladder-where", metavar="ATTR=VALUE", help="instead: only the ablation ladder, on up to "
+                   "--ladder-clips picked prompts labelled ATTR=VALUE (e.g. drums=yes), a draw per seed; writes "
+                   "ladder-where.json and ladder-where.md: the share of each row's clips judged VALUE")
     p.add_argument("--out", help="report folder (default: runs/R/reports/eval, or runs/R/reports/curve-STAGE)")
     add_targets(p, EVAL_TARGETS, dest="eval_target", metavar="WHAT")
     p.set_defaults(func=lambda args: run_system_eval(args) if args.run else p.error(
@@ -56,6 +59,10 @@ def run_system_eval(args: argparse.Namespace) -> int:
     manifest = Path(args.manifest) if args.manifest else run.manifest_path
     out = Path(args.out) if args.out else run.reports_dir / (f"curve-{args.curve}" if args.curve else "eval")
     sweep = _scales(args.melody_sweep) if args.melody_sweep else None
+    if args.ladder_where:
+        from ..ladder_where import parse_where
+
+        where = parse_where(args.ladder_where)
     opts = EvalOptions(manifest, out, args.split, args.prompts, args.draws, args.seconds, args.seed, args.judge_clips,
                        args.ladder_clips, args.melodies, cfg_scale=args.cfg_scale,
                        melody_scale=args.melody_scale)
@@ -72,6 +79,12 @@ def run_system_eval(args: argparse.Namespace) -> int:
 
         rows = melody_sweep(run, opts, sweep)
         print(f"wrote {out / 'melody-sweep.md'} ({len(rows)} melody_scale values)")
+        return 0
+    if args.ladder_where:
+        from ..ladder_where import ladder_where
+
+        table = ladder_where(run, opts, *where)
+        print(f"wrote {out / 'ladder-where.md'} ({len(table)} ladder rows)")
         return 0
     result = evaluate_run(run, opts)
     print(f"wrote {out / 'metrics.md'} ({len(result['adherence'])} judged attribute rows, {len(result['ladder'])} ladder rows)")

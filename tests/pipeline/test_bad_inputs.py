@@ -104,6 +104,8 @@ CASES = {
     "melody scale negative": (["generate", "piano", "--melody-scale", "-2", *EMB], "--melody-scale must be in"),
     "melody sweep not numbers": (["eval", "--run", "embedded", "--melody-sweep", "low,high"], "comma-separated numbers"),
     "melody sweep negative": (["eval", "--run", "embedded", "--melody-sweep", "0,-1"], "values in [0, 100]"),
+    "ladder where no value": (["eval", "--run", "embedded", "--ladder-where", "drums"], "ATTRIBUTE=VALUE"),
+    "ladder where unknown attribute": (["eval", "--run", "embedded", "--ladder-where", "pitch=C"], "ATTRIBUTE=VALUE"),
     "top-p above 1": (["generate", "piano", "--top-p", "1.7", *EMB], "--top-p must be in [0, 1]"),
     "top-p negative": (["generate", "piano", "--top-p", "-0.1", *EMB], "--top-p must be in [0, 1]"),
     "temperature negative": (["generate", "piano", "--temperature", "-1", *EMB], "--temperature must be in"),

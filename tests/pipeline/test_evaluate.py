@@ -97,6 +97,24 @@ def test_melody_sweep_refuses_a_run_without_melody_before_fitting_the_judge(tmp_
     assert not (tmp_path / "sweep").exists()
 
 
+def test_ladder_where_judges_every_row_on_the_clips_with_that_label(tmp_path):
+    from pipeline.ladder_where import ladder_where, parse_where
+
+    run = build_tiny_run(tmp_path / "r", melody=True)
+    manifest = _manifest(tmp_path / "data", clips=24, test=6)  # test clips 18-23; 18 and 21 have drums
+    opts = EvalOptions(manifest, tmp_path / "lw", prompts=6, draws=3, seconds=1.0, judge_clips=16, ladder_clips=4)
+    table = ladder_where(run, opts, *parse_where("drums=yes"))
+    assert list(table) == list(LADDER_ROWS)
+    assert all(0.0 <= row["share"] <= 1.0 and row["clips"] == 2 * 3 for row in table.values())
+    report = json.loads((tmp_path / "lw" / "ladder-where.json").read_text())
+    assert (report["attribute"], report["value"], report["prompts"]) == ("drums", "yes", 2)
+    assert "| real |" in (tmp_path / "lw" / "ladder-where.md").read_text()
+    with pytest.raises(UserError, match="labelled drums=maybe"):
+        ladder_where(run, EvalOptions(manifest, tmp_path / "none", prompts=6, draws=3, seconds=1.0, judge_clips=16),
+                     "drums", "maybe")
+    assert not (tmp_path / "none").exists()
+
+
 def test_judge_ceiling_is_cross_validated_by_source_piece_when_there_are_two(tmp_path):
     from pipeline.eval_setup import judged_setup
 

@@ -1,0 +1,62 @@
+"""`strata eval --run R --ladder-where drums=yes`: the ablation ladder on the held-out clips whose label is one value,
+a draw per seed, and the share of each row's clips the judge gives that value: the row where it falls is the
+component that loses it."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from training.files import atomic_write_text
+
+from .errors import UserError
+from .eval_setup import EvalOptions, features, judged_setup
+from .ladder import ladder_audio
+from .run_dir import RunDir
+
+
+def parse_where(text: str) -> tuple[str, str]:
+    """`drums=yes` as ("drums", "yes"); UserError unless the attribute is one the judge reads."""
+    from eval.judge import JUDGE_ATTRIBUTES
+
+    attribute, sep, value = text.partition("=")
+    if not sep or attribute not in JUDGE_ATTRIBUTES or not value:
+        raise UserError(f"--ladder-where takes ATTRIBUTE=VALUE with ATTRIBUTE one of {', '.join(JUDGE_ATTRIBUTES)} "
+                        f"(e.g. drums=yes), got {text!r}")
+    return attribute, value
+
+
+def ladder_where(run: RunDir, opts: EvalOptions, attribute: str, value: str) -> dict[str, dict[str, Any]]:
+    """{ladder row: {"share", "clips"}} over up to opts.ladder_clips picked prompts labelled attribute=value, each
+    clip once per seed (opts.seed, +1, ...); also written to opts.out as ladder-where.json and ladder-where.md."""
+    from eval.judge import judge_labels
+
+    setup = judged_setup(run, opts)
+    labels = judge_labels(setup.test)[attribute]
+    picked = [i for i, v in enumerate(labels) if v == value][: opts.ladder_clips]
+    if not picked:
+        raise UserError(f"none of the {len(setup.test)} '{opts.split}' prompts is labelled {attribute}={value} "
+                        f"(labels: {', '.join(sorted(set(labels)))})")
+    sr, clips = setup.strata.sample_rate, setup.real_test[picked]
+    captions = [setup.test[i]["caption"] for i in picked]
+    judged: dict[str, list[str]] = {}
+    for k in range(opts.draws):
+        rows = ladder_audio(setup.strata, clips, captions, opts.seconds, opts.seed + k, opts.cfg_scale,
+                            melody_scale=opts.melody_scale)
+        for name, wav in rows.items():
+            judged.setdefault(name, []).extend(setup.judge.predict(features(wav, sr))[attribute])
+    table = {name: {"share": sum(v == value for v in got) / len(got), "clips": len(got)} for name, got in judged.items()}
+    _write(table, attribute, value, len(picked), opts)
+    return table
+
+
+def _write(table: dict[str, dict[str, Any]], attribute: str, value: str, prompts: int, opts: EvalOptions) -> None:
+    opts.out.mkdir(parents=True, exist_ok=True)
+    report = {"attribute": attribute, "value": value, "prompts": prompts, "draws": opts.draws, "seed": opts.seed,
+              "seconds": opts.seconds, "rows": table}
+    atomic_write_text(opts.out / "ladder-where.json", json.dumps(report, indent=2) + "\n")
+    lines = ["# Ablation ladder on one label", "",
+             f"{prompts} '{opts.split}' clips labelled {attribute}={value} × seeds {opts.seed}–{opts.seed + opts.draws - 1}, "
+             f"{opts.seconds:g} s; share of each row's clips the independent judge labels {attribute}={value}.", "",
+             f"| row | judged {attribute}={value} | clips |", "|---|---:|---:|"]
+    lines += [f"| {name} | {row['share']:.3f} | {row['clips']} |" for name, row in table.items()]
+    atomic_write_text(opts.out / "ladder-where.md", "\n".join(lines) + "\n")
