@@ -26,7 +26,8 @@ def adherence_rows(prompt_set: str, pred: dict[str, list[str]], labels: dict[str
                    permutations: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
     """One row per attribute: judged agreement of the draws with their prompts against every baseline.
 
-    position_interval is the 90% bootstrap interval of the position over prompts: how far another prompt draw may move it.
+    position_interval is the 90% bootstrap interval of the position over prompts: how far another prompt draw may
+    move it.
 
     Position uses the cross-validated ceiling via the codec (ceilings["codec_cv"]) where given, else the prompt clips'.
 
@@ -52,8 +53,8 @@ def judged_prompts(prompt_set: str, prompts: Sequence[dict], pred: dict[str, lis
                    draws: int) -> list[dict[str, Any]]:
     """One record per prompt: its id and caption, what it asked for, and the judge's label of each of its draws.
 
-    `prompts` holds {"id", "caption"} per prompt; pred and labels are as in adherence_rows. It is the file to read when a
-    row misses: which wordings lose an attribute.
+    `prompts` holds {"id", "caption"} per prompt; pred and labels are as in adherence_rows. It is the file to read
+    when a row misses: which wordings lose an attribute.
     """
     return [{"prompt_set": prompt_set, "id": p.get("id"), "caption": p["caption"],
              "asked": {a: labels[a][i] for a in labels},
