@@ -35,7 +35,7 @@ def adherence_rows(prompt_set: str, pred: dict[str, list[str]], labels: dict[str
     """
     rows = []
     for attr, wanted in labels.items():
-        grouped = [pred[attr][i * draws:(i + 1) * draws] for i in range(len(wanted))]
+        grouped = by_prompt(pred[attr], draws)
         test = adherence_test(grouped, wanted, permutations=permutations, seed=seed)
         ceiling = ceilings.get("codec_cv", ceilings["codec"]).get(attr)
         interval = position_interval(grouped, wanted, ceiling, seed=seed) if ceiling is not None else None
@@ -56,9 +56,15 @@ def judged_prompts(prompt_set: str, prompts: Sequence[dict], pred: dict[str, lis
     `prompts` holds {"id", "caption"} per prompt; pred and labels are as in adherence_rows. It is the file to read
     when a row misses: which wordings lose an attribute.
     """
+    grouped = {a: by_prompt(pred[a], draws) for a in labels}
     return [{"prompt_set": prompt_set, "id": p.get("id"), "caption": p["caption"],
-             "asked": {a: labels[a][i] for a in labels},
-             "judged": {a: pred[a][i * draws:(i + 1) * draws] for a in labels}} for i, p in enumerate(prompts)]
+             "asked": {a: labels[a][i] for a in labels}, "judged": {a: grouped[a][i] for a in labels}}
+            for i, p in enumerate(prompts)]
+
+
+def by_prompt(judged: Sequence[str], draws: int) -> list[list[str]]:
+    """Prompt-major judged labels (prompt i's draws at i*draws .. i*draws+draws-1) as one list per prompt."""
+    return [list(judged[i:i + draws]) for i in range(0, len(judged), draws)]
 
 
 def judged_share(pred: Sequence[str], value: str) -> float:

@@ -107,7 +107,7 @@ def untrained_copy(strata: Strata) -> Strata:
 
 
 def _adherence_report(judge, audio, test, labels, paraphrases, ceilings, untrained_acc, opts, sr) -> dict[str, Any]:
-    from eval.judge_report import adherence_rows, judged_prompts, judged_share
+    from eval.judge_report import adherence_rows, by_prompt, judged_prompts, judged_share
 
     rows, negation, per_prompt = [], [], []
     for name, prompts in (("template", test), ("paraphrase", paraphrases)):
@@ -119,7 +119,8 @@ def _adherence_report(judge, audio, test, labels, paraphrases, ceilings, untrain
             asked = [i for i, p in enumerate(paraphrases) if p["negated_drums"]]
         else:
             asked = [i for i, d in enumerate(labels["drums"]) if d == "no"]
-        clips = [pred["drums"][i * opts.draws + d] for i in asked for d in range(opts.draws)]
+        drums = by_prompt(pred["drums"], opts.draws)
+        clips = [label for i in asked for label in drums[i]]
         negation.append({"prompt_set": name, "prompts": len(asked), "clips": len(clips), "judged_drums": judged_share(clips, "yes")})
     return {"adherence": rows, "negation": negation, "judged_prompts": per_prompt}
 
