@@ -18,7 +18,7 @@ from .errors import UserError
 from .ladder import fit_length
 from .orchestrator import Strata
 from .run_dir import RunDir
-from .settings import MAX_CFG_SCALE
+from .settings import MAX_BEST_OF, MAX_CFG_SCALE
 
 
 @dataclass
@@ -38,6 +38,7 @@ class EvalOptions:
     permutations: int = 2000
     cfg_scale: float | None = None  # None: the run's generate.cfg_scale
     melody_scale: float | None = None  # None: the run's generate.melody_scale
+    semantic_candidates: int | None = None  # None: the run's generate.semantic_candidates
     untrained: bool = True
 
     def check(self) -> None:
@@ -52,6 +53,8 @@ class EvalOptions:
             raise UserError("--ladder-clips and --melodies must be >= 0")
         if self.melody_scale is not None and not 0 <= self.melody_scale <= MAX_CFG_SCALE:
             raise UserError(f"--melody-scale must be in [0, {MAX_CFG_SCALE:g}], got {self.melody_scale:g}")
+        if self.semantic_candidates is not None and not 1 <= self.semantic_candidates <= MAX_BEST_OF:
+            raise UserError(f"--semantic-candidates must be between 1 and {MAX_BEST_OF}, got {self.semantic_candidates}")
         if not self.manifest.is_file():
             raise UserError(f"manifest not found: {self.manifest}")
 
@@ -102,6 +105,7 @@ def judged_setup(run: RunDir, opts: EvalOptions, judge_cache: dict[str, Any] | N
         raise UserError(f"{opts.manifest} needs >= 4 captioned '{opts.split}' clips and >= 16 'train' clips for the eval "
                         f"(has {len(test)} and {len(train)}); synthesize more with `strata data synth`")
     strata = Strata.from_run(run)
+    strata.set_generation_params(semantic_candidates=opts.semantic_candidates)
     if check is not None:
         check(strata)
     sr, seconds = strata.sample_rate, opts.seconds

@@ -80,6 +80,7 @@ def evaluate_run(run: RunDir, opts: EvalOptions, judge_cache: dict[str, Any] | N
     report["info"] = {"run": str(run.root), "prompts": f"{len(test)} captioned '{opts.split}' clips of {opts.manifest}",
                       "draws per prompt (seeds seed, seed+1, ...)": opts.draws, "clip seconds": seconds, "seed": opts.seed,
                       "guidance (cfg_scale)": cfg_scale, "melody guidance (melody_scale)": melody_scale,
+                      "semantic candidates per clip": strata.generation_params.semantic_candidates,
                       "judge clips": len(setup.train), "wall seconds per step": timer.seconds}
     report["notes"] = [
         "template: the corpus's own captions (the training caption templates); paraphrase: the same clips' attributes in "

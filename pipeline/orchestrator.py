@@ -127,6 +127,7 @@ class Strata:
         cfg_scale: float | None = None,
         melody_scale: float | None = None,
         best_of: int | None = None,
+        semantic_candidates: int | None = None,
     ) -> GenerationSettings:
         """Store the settings every later `generate` call uses: `settings` whole, then any value given here over them.
 
@@ -135,7 +136,7 @@ class Strata:
         self._params = settings_from(
             self.profile, base=settings or self.generation_params, seconds=seconds, num_samples=num_samples, seed=seed,
             segment_seconds=segment_seconds, temperature=temperature, top_k=top_k, top_p=top_p, cfg_scale=cfg_scale,
-            melody_scale=melody_scale, best_of=best_of)
+            melody_scale=melody_scale, best_of=best_of, semantic_candidates=semantic_candidates)
         return self._params
 
     @torch.inference_mode()
@@ -156,18 +157,21 @@ class Strata:
         cfg_scale: float | None = None,
         melody_scale: float | None = None,
         best_of: int | None = None,
+        semantic_candidates: int | None = None,
     ) -> Generation:
         """Generate `num_samples` clips per prompt (or one story over all prompts); returns audio [N, T].
 
         Settings not given here come from set_generation_params (default: the profile's, 10 s, one sample). With
         story=True the prompts are consecutive segments of `segment_seconds` each and `seconds` is ignored.
-        `melody_scale` > 0 guides the draws further towards the `melody`. Same seed and settings give the same audio.
+        `melody_scale` > 0 guides the draws further towards the `melody`; `semantic_candidates` K > 1 keeps the best of
+        K semantic draws per clip (stages.candidates). Same seed and settings give the same audio.
         """
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         if not prompts or any(not p.strip() for p in prompts):
             raise UserError("the prompt is empty: give a text description")
         checked = settings_from(self.profile, base=self.generation_params, seconds=seconds, num_samples=num_samples,
-                                best_of=best_of, seed=seed, cfg_scale=cfg_scale, melody_scale=melody_scale, story=story,
+                                best_of=best_of, seed=seed, cfg_scale=cfg_scale, melody_scale=melody_scale,
+                                semantic_candidates=semantic_candidates, story=story,
                                 segment_seconds=segment_seconds, temperature=temperature, top_k=top_k, top_p=top_p)
         seed = checked.seed
         guide = {"cfg_scale": float(checked.cfg_scale), "melody_scale": float(checked.melody_scale)}
@@ -192,7 +196,7 @@ class Strata:
         generator = torch.Generator().manual_seed(seed)
         with clock("semantic"):
             semantic = self._semantic(conds, total_seconds, segment_seconds, melody_tokens, sem_prompt, sampling["semantic"],
-                                      guide, generator)
+                                      guide, generator, checked.semantic_candidates)
         with clock("coarse"):
             coarse = self._coarse(conds, semantic, total_seconds, segment_seconds, coarse_prompt, sampling["coarse"], guide,
                                   generator, sem_prompt=sem_prompt, melody=melody_tokens)
@@ -207,7 +211,7 @@ class Strata:
                 semantic, coarse, fine = semantic[keep], coarse[keep], fine[keep]
                 rows = rows[::best_of]
         settings = {"seconds": total_seconds, "num_samples": num_samples, **guide, "sampling": sampling,
-                    "best_of": best_of, "story": story, "segment_seconds": segment_seconds if story else None,
+                    "best_of": best_of, "semantic_candidates": checked.semantic_candidates, "story": story, "segment_seconds": segment_seconds if story else None,
                     "melody": melody is not None, "prompt_audio": prompt_audio is not None}
         return Generation(audio.float().clamp(-1, 1), self.sample_rate, rows if not story else list(prompts), seed, settings,
                           timings, {"semantic": semantic, "coarse": coarse, "fine": fine}, scores)
@@ -267,13 +271,14 @@ class Strata:
         codes = self.codec.encode(wav)[:, : self.codec.n_coarse]
         return sem.expand(batch, -1), codes.expand(batch, -1, -1)
 
-    def _semantic(self, conds, seconds, segment_seconds, melody, prompt, sampling, guide, generator) -> torch.Tensor:
+    def _semantic(self, conds, seconds, segment_seconds, melody, prompt, sampling, guide, generator,
+                  candidates: int = 1) -> torch.Tensor:
         """`guide` holds cfg_scale and melody_scale."""
         from stages.continuation import windowed_semantic
 
         stage = self.stages["semantic"]
         return windowed_semantic(stage.model, stage.layout, conds, seconds, segment_seconds, melody=melody,
-                                 prompt=prompt, generator=generator, **guide, **sampling)
+                                 prompt=prompt, candidates=candidates, generator=generator, **guide, **sampling)
 
     def _coarse(self, conds, semantic, seconds, segment_seconds, prompt, sampling, guide, generator,
                 sem_prompt=None, melody=None) -> torch.Tensor:

@@ -28,6 +28,8 @@ class GenerateConfig:
     cfg_scale: float = 1.0
     # Extra guidance towards a --melody (0 = off): the stages that read melody also run rows with it masked.
     melody_scale: float = 0.0
+    # Semantic draws per clip; the one the text explains best is kept (stages.candidates). 1 = plain sampling.
+    semantic_candidates: int = 1
     seed: int = 0
 
 

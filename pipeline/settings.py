@@ -4,7 +4,7 @@ Rules: temperature finite and >= 0 (0 = greedy: the sampler takes the argmax); t
 0 <= top-p <= 1 (0 or 1 = off); cfg-scale finite in [0, MAX_CFG_SCALE] (1 = off, 0 = unconditional only; a negative
 scale would steer away from the text); melody-scale finite in [0, MAX_CFG_SCALE] (0 = off); seconds and
 segment-seconds finite in (0, max_seconds]; num-samples and best-of integers in [1, MAX_NUM_SAMPLES] / [1, MAX_BEST_OF];
-the seed an integer in [0, 2**63).
+semantic-candidates an integer in [1, MAX_BEST_OF]; the seed an integer in [0, 2**63).
 """
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ class GenerationSettings:
     seed: int = 0
     cfg_scale: float = 1.0
     melody_scale: float = 0.0
+    semantic_candidates: int = 1
     story: bool = False
     segment_seconds: float = 15.0
     sampling: dict[str, SamplingSettings] = field(default_factory=dict)
@@ -56,12 +57,14 @@ def profile_settings(profile: Profile) -> GenerationSettings:
     sampling = {name: SamplingSettings(**{key: getattr(getattr(profile.stages, name), key) for key in SAMPLING_KEYS})
                 for name in STAGES}
     return GenerationSettings(seed=profile.generate.seed, cfg_scale=profile.generate.cfg_scale,
-                              melody_scale=profile.generate.melody_scale, sampling=sampling)
+                              melody_scale=profile.generate.melody_scale,
+                              semantic_candidates=profile.generate.semantic_candidates, sampling=sampling)
 
 
 def settings_from(profile: Profile, *, base: GenerationSettings | None = None, seconds: Any = None,
                   num_samples: Any = None, best_of: Any = None, seed: Any = None, cfg_scale: Any = None,
-                  melody_scale: Any = None, story: bool | None = None, segment_seconds: Any = None, temperature: Mapping | None = None,
+                  melody_scale: Any = None, semantic_candidates: Any = None, story: bool | None = None,
+                  segment_seconds: Any = None, temperature: Mapping | None = None,
                   top_k: Mapping | None = None, top_p: Mapping | None = None) -> GenerationSettings:
     """Fill every unset (None) value from `base` (default: profile_settings), then validate.
 
@@ -77,7 +80,8 @@ def settings_from(profile: Profile, *, base: GenerationSettings | None = None, s
     sampling = {name: SamplingSettings(**{key: given[key].get(name, getattr(base.sampling[name], key)) for key in given})
                 for name in STAGES}
     values = {"seconds": seconds, "num_samples": num_samples, "best_of": best_of, "seed": seed, "cfg_scale": cfg_scale,
-              "melody_scale": melody_scale, "story": story, "segment_seconds": segment_seconds}
+              "melody_scale": melody_scale, "semantic_candidates": semantic_candidates, "story": story,
+              "segment_seconds": segment_seconds}
     settings = replace(base, sampling=sampling, **{k: v for k, v in values.items() if v is not None})
     validate(settings, profile.generate.max_seconds)
     return settings
@@ -91,6 +95,7 @@ def validate(settings: GenerationSettings, max_seconds: float) -> None:
         _real(settings.seconds, "--seconds", low=0.0, high=max_seconds, open_low=True)
     _integer(settings.num_samples, "--num-samples", 1, MAX_NUM_SAMPLES)
     _integer(settings.best_of, "--best-of", 1, MAX_BEST_OF)
+    _integer(settings.semantic_candidates, "--semantic-candidates", 1, MAX_BEST_OF)
     _integer(settings.seed, "--seed", 0, MAX_SEED)
     _real(settings.cfg_scale, "--cfg-scale", low=0.0, high=MAX_CFG_SCALE)
     _real(settings.melody_scale, "--melody-scale", low=0.0, high=MAX_CFG_SCALE)

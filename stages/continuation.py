@@ -82,11 +82,12 @@ def melody_from(melody: torch.Tensor, tokens: TokenSpec, semantic_start: int) ->
 def windowed_semantic(model: Transformer, layout: SemanticLayout, conds: list[torch.Tensor], seconds: float,
                       segment_seconds: float, *, melody: torch.Tensor | None = None,
                       prompt: torch.Tensor | None = None, cfg_scale: float = 1.0, melody_scale: float = 0.0,
-                      generator: torch.Generator | None = None, **settings: Any) -> torch.Tensor:
+                      candidates: int = 1, generator: torch.Generator | None = None, **settings: Any) -> torch.Tensor:
     """Semantic tokens Long[B,T] for `seconds` after the `prompt` tokens [B,T0] (if any), in sliding windows.
 
     `conds` holds one cond [B,L] per story segment of `segment_seconds` (or one for the whole clip); `melody` [B,Tm]
-    covers prompt + new tokens; `settings` are the sampler's temperature / top_k / top_p.
+    covers prompt + new tokens; `settings` are the sampler's temperature / top_k / top_p. Each window keeps the best
+    of `candidates` draws.
     """
     spec = layout.token_spec
     total = max(1, spec.seconds_to(seconds, "semantic"))
@@ -98,8 +99,8 @@ def windowed_semantic(model: Transformer, layout: SemanticLayout, conds: list[to
             prefix = stream[:, pos - step.context:pos] if step.context else None
             mel = melody_from(melody, spec, pos - step.context) if melody is not None else None
             new = sampling.generate_semantic(model, layout, cond, step.end - step.start, prefix=prefix, melody=mel,
-                                             cfg_scale=cfg_scale, melody_scale=melody_scale, generator=generator,
-                                             **settings)
+                                             cfg_scale=cfg_scale, melody_scale=melody_scale, candidates=candidates,
+                                             generator=generator, **settings)
             stream = torch.cat([stream, new], 1)
     return stream[:, offset:]
 

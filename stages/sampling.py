@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from .candidates import keep_best, text_gain
 from .delay_layouts import DRAW, DelayLayout
 from .layouts import CoarseLayout, FineLayout, SemanticLayout
 from .transformer import Transformer
@@ -163,8 +164,13 @@ def sample_steps(model: Transformer, prefix: torch.Tensor, grid: torch.Tensor, h
 def generate_semantic(model: Transformer, layout: SemanticLayout, cond: torch.Tensor, n_tokens: int, *,
                       prefix: torch.Tensor | None = None, melody: torch.Tensor | None = None, temperature: float = 1.0,
                       top_k: int = 0, top_p: float = 0.0, cfg_scale: float = 1.0, melody_scale: float = 0.0,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
-    """Semantic tokens Long[B,n_tokens] continuing `prefix` [B,T0] (if any); melody covers prefix + new tokens."""
+                      candidates: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Semantic tokens Long[B,n_tokens] continuing `prefix` [B,T0] (if any); melody covers prefix + new tokens.
+
+    With candidates K > 1 each row draws K times and keeps the draw of highest text gain (`stages.candidates`).
+    """
+    if candidates < 1:
+        raise ValueError(f"candidates must be >= 1, got {candidates}")
     t0 = 0 if prefix is None else prefix.shape[1]
     head = layout.prefix(cond, melody, t0 + n_tokens)
     uncond = layout.prefix(cond, melody, t0 + n_tokens, uncond=True)
@@ -173,9 +179,14 @@ def generate_semantic(model: Transformer, layout: SemanticLayout, cond: torch.Te
         cont = layout.flatten(prefix)
         head, uncond = torch.cat([head, cont], 1), torch.cat([uncond, cont], 1)
         text = None if text is None else torch.cat([text, cont], 1)
+    if candidates > 1:
+        head, uncond = head.repeat_interleave(candidates, 0), uncond.repeat_interleave(candidates, 0)
+        text = None if text is None else text.repeat_interleave(candidates, 0)
     flat = sample_tokens(model, head, n_tokens, lambda i: layout.target_span(t0 + i), uncond_prefix=uncond,
                          cfg_scale=cfg_scale, text_prefix=text, melody_scale=melody_scale, temperature=temperature,
                          top_k=top_k, top_p=top_p, generator=generator)
+    if candidates > 1:
+        flat = keep_best(flat.cpu(), text_gain(model, head, uncond, flat, layout.target_span(t0)), candidates)
     return layout.unflatten(flat).cpu()
 
 

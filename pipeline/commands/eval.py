@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="classifier-free guidance for every generated set (default: the run's generate.cfg_scale)")
     p.add_argument("--melody-scale", type=float, default=None,
                    help="melody guidance for the sets given a melody (default: the run's generate.melody_scale)")
+    p.add_argument("--semantic-candidates", type=int, default=None, metavar="K",
+                   help="semantic draws per clip, the one the text explains best kept (default: the run's "
+                   "generate.semantic_candidates)")
     p.add_argument("--judge-clips", type=int, default=320, help="real training clips the independent judge learns from (default 320)")
     p.add_argument("--ladder-clips", type=int, default=8, help="held-out clips in the ablation ladder (default 8)")
     p.add_argument("--melodies", type=int, default=6, help="out-of-corpus melodies to follow (default 6; 0 skips)")
@@ -65,7 +68,7 @@ def run_system_eval(args: argparse.Namespace) -> int:
         where = parse_where(args.ladder_where)
     opts = EvalOptions(manifest, out, args.split, args.prompts, args.draws, args.seconds, args.seed, args.judge_clips,
                        args.ladder_clips, args.melodies, cfg_scale=args.cfg_scale,
-                       melody_scale=args.melody_scale)
+                       melody_scale=args.melody_scale, semantic_candidates=args.semantic_candidates)
     if args.quick or args.curve:
         opts = opts.quick()
     if args.curve:

@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--story", nargs="+", default=None, metavar="TEXT", help="story mode: one prompt per segment")
     p.add_argument("--segment-seconds", type=float, default=15.0, help="story-mode segment length (default 15)")
     p.add_argument("--best-of", type=int, default=1, help="generate N candidates per sample and keep the best by CLAP text-audio score")
+    p.add_argument("--semantic-candidates", type=int, default=None, metavar="K",
+                   help="semantic draws per sample; the one the text explains best is kept (default: the profile's "
+                   "generate.semantic_candidates)")
     p.add_argument("--spectrogram", action="store_true", help="also write a spectrogram PNG next to each WAV")
     p.set_defaults(func=run)
 
@@ -84,7 +87,8 @@ def settings_from_args(args: argparse.Namespace, profile: Profile, prompts: list
         raise UserError(f"--out must be a .wav path, got {args.out}")
     settings = settings_from(
         profile, seconds=args.seconds, num_samples=args.num_samples, best_of=args.best_of, seed=args.seed,
-        cfg_scale=args.cfg_scale, melody_scale=args.melody_scale, story=story, segment_seconds=args.segment_seconds,
+        cfg_scale=args.cfg_scale, melody_scale=args.melody_scale, semantic_candidates=args.semantic_candidates,
+        story=story, segment_seconds=args.segment_seconds,
         temperature=stage_values(args.temperature, "temperature"), top_k=stage_values(args.top_k, "top-k"),
         top_p=stage_values(args.top_p, "top-p"),
     )

@@ -134,3 +134,23 @@ def test_cli_generate_loads_the_profile_once(tiny, tmp_path, monkeypatch, capsys
     monkeypatch.setattr(RunDir, "load_profile", lambda self, *a, **k: loads.append(1) or original(self, *a, **k))
     rc = main(["generate", "calm piano", "--run", str(tiny.root), "--seconds", "0.3", "--out", str(tmp_path / "o.wav")])
     assert rc == 0 and (tmp_path / "o.wav").is_file() and len(loads) == 1
+
+
+def test_semantic_candidates_rank_every_semantic_window(tiny, monkeypatch):
+    import stages.sampling as sampling
+
+    ranked: list[int] = []
+    real = sampling.text_gain
+
+    def spy(model, head, uncond, target, vocab_range):
+        ranked.append(head.shape[0])
+        return real(model, head, uncond, target, vocab_range)
+
+    monkeypatch.setattr(sampling, "text_gain", spy)
+    strata = Strata.from_run(tiny, ["generate.semantic_candidates=3"])
+    gen = strata.generate(["calm piano", "fast drums"], 5.0, seed=0)  # 5 s crosses the 2 s semantic window
+    assert gen.settings["semantic_candidates"] == 3 and gen.tokens["semantic"].shape[0] == 2
+    assert len(ranked) >= 3 and set(ranked) == {2 * 3}
+    ranked.clear()
+    assert strata.generate("calm piano", 1.0, seed=0, semantic_candidates=1).settings["semantic_candidates"] == 1
+    assert ranked == []

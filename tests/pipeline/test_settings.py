@@ -27,6 +27,8 @@ def test_a_base_keeps_what_is_not_given_and_stage_values_merge():
     ({"top_k": {"drums": 3}}, "unknown stage 'drums'"),
     ({"num_samples": 65}, "--num-samples must be between"),
     ({"melody_scale": float("inf")}, "--melody-scale must be a finite"),
+    ({"semantic_candidates": 0}, "--semantic-candidates must be between"),
+    ({"semantic_candidates": 2.0}, "--semantic-candidates must be an integer"),
 ])
 def test_bad_values_raise_one_line(values, message):
     with pytest.raises(UserError, match=message):
