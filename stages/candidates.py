@@ -3,7 +3,8 @@
 A draw's text gain is log p(draw | conditioning) - log p(draw | MASK), summed over its tokens under the unguided
 model: the pointwise mutual information of draw and conditioning. Sampling with classifier-free guidance pushes every
 token towards the text and, pushed harder, turns the audio noisy; ranking whole draws keeps each candidate an ordinary
-guided sample and only chooses among them, so a prompt asking for drums keeps a draw that has them.
+guided sample and only chooses among them: of a prompt's draws, the one that kept what the text asks for (drums,
+say) wins over one that lost it.
 """
 from __future__ import annotations
 
