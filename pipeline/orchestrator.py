@@ -211,7 +211,8 @@ class Strata:
                 semantic, coarse, fine = semantic[keep], coarse[keep], fine[keep]
                 rows = rows[::best_of]
         settings = {"seconds": total_seconds, "num_samples": num_samples, **guide, "sampling": sampling,
-                    "best_of": best_of, "semantic_candidates": checked.semantic_candidates, "story": story, "segment_seconds": segment_seconds if story else None,
+                    "best_of": best_of, "semantic_candidates": checked.semantic_candidates, "story": story,
+                    "segment_seconds": segment_seconds if story else None,
                     "melody": melody is not None, "prompt_audio": prompt_audio is not None}
         return Generation(audio.float().clamp(-1, 1), self.sample_rate, rows if not story else list(prompts), seed, settings,
                           timings, {"semantic": semantic, "coarse": coarse, "fine": fine}, scores)
