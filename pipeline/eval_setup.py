@@ -18,7 +18,7 @@ from .errors import UserError
 from .ladder import fit_length
 from .orchestrator import Strata
 from .run_dir import RunDir
-from .settings import MAX_BEST_OF, MAX_CFG_SCALE
+from .settings import MAX_BEST_OF, MAX_CFG_SCALE, check_integer
 
 
 @dataclass
@@ -53,8 +53,8 @@ class EvalOptions:
             raise UserError("--ladder-clips and --melodies must be >= 0")
         if self.melody_scale is not None and not 0 <= self.melody_scale <= MAX_CFG_SCALE:
             raise UserError(f"--melody-scale must be in [0, {MAX_CFG_SCALE:g}], got {self.melody_scale:g}")
-        if self.semantic_candidates is not None and not 1 <= self.semantic_candidates <= MAX_BEST_OF:
-            raise UserError(f"--semantic-candidates must be between 1 and {MAX_BEST_OF}, got {self.semantic_candidates}")
+        if self.semantic_candidates is not None:
+            check_integer(self.semantic_candidates, "--semantic-candidates", 1, MAX_BEST_OF)
         if not self.manifest.is_file():
             raise UserError(f"manifest not found: {self.manifest}")
 

@@ -93,16 +93,16 @@ def validate(settings: GenerationSettings, max_seconds: float) -> None:
         _real(settings.segment_seconds, "--segment-seconds", low=0.0, high=max_seconds, open_low=True)
     else:
         _real(settings.seconds, "--seconds", low=0.0, high=max_seconds, open_low=True)
-    _integer(settings.num_samples, "--num-samples", 1, MAX_NUM_SAMPLES)
-    _integer(settings.best_of, "--best-of", 1, MAX_BEST_OF)
-    _integer(settings.semantic_candidates, "--semantic-candidates", 1, MAX_BEST_OF)
-    _integer(settings.seed, "--seed", 0, MAX_SEED)
+    check_integer(settings.num_samples, "--num-samples", 1, MAX_NUM_SAMPLES)
+    check_integer(settings.best_of, "--best-of", 1, MAX_BEST_OF)
+    check_integer(settings.semantic_candidates, "--semantic-candidates", 1, MAX_BEST_OF)
+    check_integer(settings.seed, "--seed", 0, MAX_SEED)
     _real(settings.cfg_scale, "--cfg-scale", low=0.0, high=MAX_CFG_SCALE)
     _real(settings.melody_scale, "--melody-scale", low=0.0, high=MAX_CFG_SCALE)
     for name, stage in settings.sampling.items():
         where = f" ({name} stage)"
         _real(stage.temperature, "--temperature", low=0.0, where=where)
-        _integer(stage.top_k, "--top-k", 0, None, where)
+        check_integer(stage.top_k, "--top-k", 0, None, where)
         _real(stage.top_p, "--top-p", low=0.0, high=1.0, where=where)
 
 
@@ -122,7 +122,8 @@ def _real(value: Any, flag: str, low: float, high: float | None = None, open_low
         raise UserError(f"{flag} must be in {lo}, {hi}{where}, got {value:g}")
 
 
-def _integer(value: Any, flag: str, low: int, high: int | None, where: str = "") -> None:
+def check_integer(value: Any, flag: str, low: int, high: int | None, where: str = "") -> None:
+    """UserError unless value is an integer in [low, high] (no upper bound when high is None)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise UserError(f"{flag} must be an integer{where}, got {value!r}")
     if value < low or (high is not None and value > high):
