@@ -38,12 +38,17 @@ def snapshot_step(path: Path) -> int:
     return int(path.stem.split("_")[-1])
 
 
+def snapshot_files(run_dir: Path) -> list[Path]:
+    """The codec training snapshots of a run folder (written by `strata train codec`), by step."""
+    return sorted((run_dir / "tokenizers" / "codec_train" / "snapshots").glob("step_*.pt"), key=snapshot_step)
+
+
 def update_curve(run_dir: Path, clips: int, seconds: float, every: int = 1, tracks: dict | None = None) -> list[dict]:
     """Evaluate snapshots not yet in curve.json; returns all points sorted by step (tracks caches original pitch)."""
     out_dir = run_dir / "reports" / "codec_curve"
     cache_path = out_dir / "curve.json"
     points = {p["step"]: p for p in json.loads(cache_path.read_text())["points"]} if cache_path.is_file() else {}
-    snapshots = sorted((run_dir / "tokenizers" / "codec_train" / "snapshots").glob("step_*.pt"), key=snapshot_step)
+    snapshots = snapshot_files(run_dir)
     snapshots = [s for i, s in enumerate(snapshots) if i % max(1, every) == 0 or i == len(snapshots) - 1]
     todo = [s for s in snapshots if snapshot_step(s) not in points]
     if todo:

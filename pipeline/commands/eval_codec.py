@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..drivers.codec import eval_codec, eval_codec_timbre
+from ..errors import UserError
 from .common import add_run_argument, run_dir
 
 
@@ -22,13 +23,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "clean and via the codec (writes reports/codec_timbre/)")
     parser.add_argument("--baseline", default=None, help="with --timbre: a second codec file scored by the same judge")
     parser.add_argument("--judge-clips", type=int, default=320, help="with --timbre: train clips the judge is fitted on")
+    parser.add_argument("--curve", nargs="+", default=None, metavar="RUN",
+                        help="with --timbre: also score every codec training snapshot of these runs and write a learning "
+                             "curve (curve.md, curve.png)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and write runs/R/reports/codec/{metrics.json,metrics.md,*.png} (or reports/codec_timbre/)."""
+    if args.curve and not args.timbre:
+        raise UserError("--curve scores codec snapshots with the timbre judge: add --timbre")
     if args.timbre:
         metrics, out = eval_codec_timbre(run_dir(args), args.checkpoint, args.baseline, args.judge_clips, args.clips,
-                                         args.seconds)
+                                         args.seconds, curve_runs=args.curve)
         for name, accuracy in metrics["accuracy"].items():
             print(f"{name}: " + ", ".join(f"{k}={v:.3f}" for k, v in accuracy.items()))
         print(f"wrote {out}/metrics.json ({metrics['test_clips']} held-out clips, judge fitted on {metrics['judge_clips']})")

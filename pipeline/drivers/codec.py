@@ -133,13 +133,24 @@ def eval_codec(rd: RunDir, overrides: list[str], checkpoint: str | None, clips: 
     return metrics, out
 
 
+def codec_snapshots(run: str) -> list[Path]:
+    """The codec training snapshots of run `run` (name or path), by step; a UserError when it has none."""
+    from eval.codec_curve import snapshot_files
+
+    snapshots = snapshot_files(RunDir.from_arg(run).root)
+    if not snapshots:
+        raise UserError(f"no codec snapshots in run {run}: train it with codec.train.snapshot_every > 0")
+    return snapshots
+
+
 def eval_codec_timbre(rd: RunDir, checkpoint: str | None, baseline: str | None, judge_clips: int, clips: int,
-                      seconds: float, seed: int = 0) -> tuple[dict[str, Any], Path]:
+                      seconds: float, seed: int = 0, curve_runs: list[str] | None = None) -> tuple[dict[str, Any], Path]:
     """Accuracy of one clean-trained judge on held-out clips, clean and after the round trip of the codec (`checkpoint`,
-    default the run's) and of an optional `baseline` codec file; writes reports/codec_timbre/metrics.json and returns
-    (metrics, report folder)."""
+    default the run's), of an optional `baseline` codec file and of every training snapshot of `curve_runs` (then also
+    a learning curve); writes reports/codec_timbre/ and returns (metrics, report folder)."""
     from data_prep.codec import CodecTokenizer
-    from eval.codec_timbre import codec_timbre
+    from eval.codec_curve import snapshot_step, training_minutes
+    from eval.codec_timbre import codec_timbre, write_timbre_curve
     from eval.judge import judge_labels, judge_round_trip_features
     from eval.judge_features import batch_features
 
@@ -148,6 +159,9 @@ def eval_codec_timbre(rd: RunDir, checkpoint: str | None, baseline: str | None, 
     checkpoints = {"codec": Path(checkpoint) if checkpoint else rd.tokenizer("codec")}
     if baseline:
         checkpoints["baseline"] = Path(baseline)
+    curve_snapshots = {run: codec_snapshots(run) for run in curve_runs or []}
+    for run, snapshots in curve_snapshots.items():
+        checkpoints.update({f"{run}/{path.stem}": path for path in snapshots})
     tokenizers = {name: CodecTokenizer.load(path) for name, path in checkpoints.items()}
     sr = next(iter(tokenizers.values())).sample_rate
     train = manifest_records(rd.manifest_path, "train")[:judge_clips]
@@ -163,5 +177,14 @@ def eval_codec_timbre(rd: RunDir, checkpoint: str | None, baseline: str | None, 
                "judge_clips": len(train), "test_clips": len(test), "seconds": seconds}
     out = rd.reports_dir / "codec_timbre"
     out.mkdir(parents=True, exist_ok=True)
+    if curve_snapshots:
+        curves = {}
+        for run, snapshots in curve_snapshots.items():
+            minutes_at = training_minutes(RunDir.from_arg(run).root)
+            curves[run] = [{"step": snapshot_step(path), "parameters": tokenizers[f"{run}/{path.stem}"].num_parameters(),
+                            "minutes": None if minutes_at is None else round(minutes_at(snapshot_step(path)), 1),
+                            **accuracy[f"{run}/{path.stem}"]} for path in snapshots]
+        metrics["curve"] = curves
+        write_timbre_curve(out, curves, accuracy["clean"])
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     return metrics, out

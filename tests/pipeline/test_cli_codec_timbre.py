@@ -30,3 +30,36 @@ def test_timbre_eval_scores_the_run_codec_beside_a_baseline(tmp_path: Path, monk
     assert set(metrics["accuracy"]) == {"clean", "codec", "baseline"} and metrics["test_clips"] == 8
     assert all(0.0 <= acc["family"] <= 1.0 for acc in metrics["accuracy"].values())
     assert main(argv + ["--baseline", str(tmp_path / "missing.pt")]) == 2
+
+
+def test_timbre_curve_scores_every_snapshot_of_each_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("STRATA_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("STRATA_CACHE", str(tmp_path / "cache"))
+    assert main(["init", "--run", "t", "--profile", "tiny", "data.seconds=1.0", "data.valid_share=0.15",
+                 "data.test_share=0.15"]) == 0
+    assert main(["--quiet", "data", "synth", "--run", "t", "--num-clips", "48", "--melody-pairs", "0", "--workers", "1"]) == 0
+    run = tmp_path / "runs" / "t"
+    CodecTokenizer.from_config(tiny_config()).save(run / "tokenizers" / "codec.pt")
+    work = tmp_path / "runs" / "small" / "tokenizers" / "codec_train"
+    for step, lstm in ((100, 0), (300, 1)):
+        CodecTokenizer.from_config(tiny_config(lstm=lstm)).save(work / "snapshots" / f"step_{step:07d}.pt", half=True)
+    # Two steps a second, logged every 100 steps: step 300 is 2.5 training minutes in.
+    (work / "log.jsonl").write_text("".join(json.dumps({"step": s, "steps_per_s": 2.0}) + "\n" for s in (100, 200, 300)))
+    capsys.readouterr()
+    argv = ["eval", "codec", "--run", "t", "--timbre", "--clips", "8", "--seconds", "1", "--judge-clips", "16"]
+    assert main(argv + ["--curve", "small"]) == 0
+    out = capsys.readouterr().out
+    assert "small/step_0000100: family=" in out and "small/step_0000300: family=" in out
+    report = run / "reports" / "codec_timbre"
+    metrics = json.loads((report / "metrics.json").read_text())
+    points = metrics["curve"]["small"]
+    assert [p["step"] for p in points] == [100, 300] and [p["minutes"] for p in points] == [0.8, 2.5]
+    assert points[1]["family"] == metrics["accuracy"]["small/step_0000300"]["family"]
+    assert points[0]["parameters"] < points[1]["parameters"]
+    table = (report / "curve.md").read_text()
+    assert "| small | " in table and f"| 300 | 2.5 | {points[1]['family']:.3f} |" in table
+    assert (report / "curve.png").stat().st_size > 0
+    assert main(argv + ["--curve", "t"]) == 2  # a run without snapshots
+    assert main(["eval", "codec", "--run", "t", "--curve", "small"]) == 2  # --curve without --timbre
+    assert "add --timbre" in capsys.readouterr().err
