@@ -106,9 +106,12 @@ def test_ladder_where_judges_every_row_on_the_clips_with_that_label(tmp_path):
     table = ladder_where(run, opts, *parse_where("drums=yes"))
     assert list(table) == list(LADDER_ROWS)
     assert all(0.0 <= row["share"] <= 1.0 and row["clips"] == 2 * 3 for row in table.values())
+    tokens = [row["tokens"] for row in table.values()]
+    assert all(set(t) == {"median", "none"} and 0.0 <= min(t.values()) <= max(t.values()) <= 1.0 for t in tokens)
     report = json.loads((tmp_path / "lw" / "ladder-where.json").read_text())
     assert (report["attribute"], report["value"], report["prompts"]) == ("drums", "yes", 2)
     assert "| real |" in (tmp_path / "lw" / "ladder-where.md").read_text()
+    assert "label clusters: median share" in (tmp_path / "lw" / "ladder-where.md").read_text()
     with pytest.raises(UserError, match="labelled drums=maybe"):
         ladder_where(run, EvalOptions(manifest, tmp_path / "none", prompts=6, draws=3, seconds=1.0, judge_clips=16),
                      "drums", "maybe")
