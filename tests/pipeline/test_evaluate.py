@@ -110,6 +110,7 @@ def test_ladder_where_judges_every_row_on_the_clips_with_that_label(tmp_path):
     assert all(set(t) == {"median", "none"} and 0.0 <= min(t.values()) <= max(t.values()) <= 1.0 for t in tokens)
     report = json.loads((tmp_path / "lw" / "ladder-where.json").read_text())
     assert (report["attribute"], report["value"], report["prompts"]) == ("drums", "yes", 2)
+    assert report["label_clusters"] > 0  # every row has token shares, so the label has clusters
     assert "| real |" in (tmp_path / "lw" / "ladder-where.md").read_text()
     assert "label clusters: median share" in (tmp_path / "lw" / "ladder-where.md").read_text()
     with pytest.raises(UserError, match="labelled drums=maybe"):
