@@ -71,9 +71,10 @@ def _write(table: dict[str, dict[str, Any]], attribute: str, value: str, prompts
     lines = ["# Ablation ladder on one label", "",
              f"{prompts} '{opts.split}' clips labelled {attribute}={value} × seeds {opts.seed}–{opts.seed + opts.draws - 1}, "
              f"{opts.seconds:g} s; share of each row's clips the independent judge labels {attribute}={value}.",
-             f"Label clusters: the {clusters} semantic clusters ≥ {ENRICHMENT:g}× as frequent in the judge's training clips labelled "
-             f"{attribute}={value} as in the others; each row's audio is re-tokenized and its frames in them counted "
-             f"(median share per clip, and the clips with under {NONE_BELOW:.0%} of their frames in them).", "",
+             f"Label clusters: the {clusters} semantic clusters ≥ {ENRICHMENT:g}× as frequent in the judge's training "
+             f"clips labelled {attribute}={value} as in the others; each row's audio is re-tokenized and its frames in "
+             f"them counted (median share per clip, and the clips with under {NONE_BELOW:.0%} of their frames in them).",
+             "",
              f"| row | judged {attribute}={value} | clips | label clusters: median share | share of clips with none |",
              "|---|---:|---:|---:|---:|"]
     for name, row in table.items():
