@@ -39,6 +39,7 @@ class EvalOptions:
     cfg_scale: float | None = None  # None: the run's generate.cfg_scale
     melody_scale: float | None = None  # None: the run's generate.melody_scale
     semantic_candidates: int | None = None  # None: the run's generate.semantic_candidates
+    ladder_rows: tuple[str, ...] | None = None  # None: every ladder row (--ladder-where only)
     untrained: bool = True
 
     def check(self) -> None:

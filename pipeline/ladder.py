@@ -13,8 +13,12 @@ Reading down the rows shows which component loses what (instrument, drums, tempo
 """
 from __future__ import annotations
 
+import functools
+from typing import Callable, Collection
+
 import torch
 
+from .errors import UserError
 from .orchestrator import Strata
 
 LADDER_ROWS = ("real", "codec_all", "codec_coarse", "real_coarse_gen_fine", "real_semantic_audio_cond",
@@ -23,34 +27,45 @@ LADDER_ROWS = ("real", "codec_all", "codec_coarse", "real_coarse_gen_fine", "rea
 
 def ladder_audio(strata: Strata, clips: torch.Tensor, captions: list[str], seconds: float, seed: int = 0,
                  cfg_scale: float | None = None, generated: torch.Tensor | None = None,
-                 melody_scale: float | None = None) -> dict[str, torch.Tensor]:
+                 melody_scale: float | None = None, rows: Collection[str] | None = None) -> dict[str, torch.Tensor]:
     """Audio [B, T] per ladder row for real clips [B, T] and their captions; `generated` reuses an existing full generation.
-    The rows given a melody use `melody_scale` (None: the run's)."""
-    sr, n = strata.sample_rate, clips.shape[1]
-    codes = strata.codec.encode(clips)
-    coarse = codes[:, : strata.codec.n_coarse]
-    rows = {"real": clips,
-            "codec_all": strata.codec.decode(codes)[:, :n],
-            "codec_coarse": strata.codec.decode(coarse)[:, :n]}
-    text_cond = strata.condition.text_tokens(captions)
-    rows["real_coarse_gen_fine"] = strata.generate_downstream(text_cond, seconds, coarse=coarse, seed=seed)
-    semantic = strata.semantic_tokenizer().tokens(clips, sr)
-    audio_cond = strata.condition.audio_tokens(clips, sr)
-    rows["real_semantic_audio_cond"] = strata.generate_downstream(audio_cond, seconds, semantic=semantic, seed=seed,
-                                                                  cfg_scale=cfg_scale)
-    rows["real_semantic_text_cond"] = strata.generate_downstream(text_cond, seconds, semantic=semantic, seed=seed,
-                                                                 cfg_scale=cfg_scale)
+    The rows given a melody use `melody_scale` (None: the run's). `rows` limits the work to those rows (None: all);
+    every row is drawn from its own seed, so a row is the same audio whichever others are computed."""
+    sr, n, n_coarse = strata.sample_rate, clips.shape[1], strata.codec.n_coarse
+    codes = functools.cache(lambda: strata.codec.encode(clips))
+    semantic = functools.cache(lambda: strata.semantic_tokenizer().tokens(clips, sr))
+    text_cond = functools.cache(lambda: strata.condition.text_tokens(captions))
+    makers: dict[str, Callable[[], torch.Tensor]] = {
+        "real": lambda: clips,
+        "codec_all": lambda: strata.codec.decode(codes()),
+        "codec_coarse": lambda: strata.codec.decode(codes()[:, :n_coarse]),
+        "real_coarse_gen_fine": lambda: strata.generate_downstream(text_cond(), seconds, coarse=codes()[:, :n_coarse],
+                                                                   seed=seed),
+        "real_semantic_audio_cond": lambda: strata.generate_downstream(
+            strata.condition.audio_tokens(clips, sr), seconds, semantic=semantic(), seed=seed, cfg_scale=cfg_scale),
+        "real_semantic_text_cond": lambda: strata.generate_downstream(text_cond(), seconds, semantic=semantic(),
+                                                                      seed=seed, cfg_scale=cfg_scale),
+        "generated": lambda: generated if generated is not None else strata.generate(
+            captions, seconds, seed=seed, cfg_scale=cfg_scale).audio,
+    }
     if strata.stages["coarse"].layout.has_melody:
-        rows["real_semantic_text_melody"] = strata.generate_downstream(text_cond, seconds, semantic=semantic, seed=seed,
-                                                                       cfg_scale=cfg_scale, melody_scale=melody_scale,
-                                                                       melody=clips)
-    if generated is None:
-        generated = strata.generate(captions, seconds, seed=seed, cfg_scale=cfg_scale).audio
-    rows["generated"] = generated
+        makers["real_semantic_text_melody"] = lambda: strata.generate_downstream(
+            text_cond(), seconds, semantic=semantic(), seed=seed, cfg_scale=cfg_scale, melody_scale=melody_scale,
+            melody=clips)
     if strata.stages["semantic"].layout.has_melody:
-        rows["generated_own_melody"] = strata.generate(captions, seconds, seed=seed, cfg_scale=cfg_scale, melody=clips,
-                                                       melody_scale=melody_scale).audio
-    return {name: fit_length(wav, n) for name, wav in rows.items()}
+        makers["generated_own_melody"] = lambda: strata.generate(captions, seconds, seed=seed, cfg_scale=cfg_scale,
+                                                                 melody=clips, melody_scale=melody_scale).audio
+    wanted = LADDER_ROWS if rows is None else rows
+    return {name: fit_length(makers[name](), n) for name in LADDER_ROWS if name in wanted and name in makers}
+
+
+def parse_rows(text: str) -> tuple[str, ...]:
+    """`generated,real` as ladder row names; UserError naming the rows on an unknown one."""
+    rows = tuple(r.strip() for r in text.split(",") if r.strip())
+    unknown = [r for r in rows if r not in LADDER_ROWS]
+    if unknown or not rows:
+        raise UserError(f"--ladder-rows takes rows among {', '.join(LADDER_ROWS)}, got {text!r}")
+    return rows
 
 
 def fit_length(wav: torch.Tensor, length: int) -> torch.Tensor:

@@ -27,7 +27,8 @@ def parse_where(text: str) -> tuple[str, str]:
 
 
 def ladder_where(run: RunDir, opts: EvalOptions, attribute: str, value: str) -> dict[str, dict[str, Any]]:
-    """{ladder row: {"share", "clips", "tokens"}} over up to opts.ladder_clips picked prompts labelled attribute=value,
+    """{ladder row: {"share", "clips", "tokens"}} over up to opts.ladder_clips picked prompts labelled attribute=value
+    (the rows of opts.ladder_rows, or all),
     each clip once per seed (opts.seed, +1, ...); "tokens" is the median share of the row's semantic frames in the
     label's clusters and the share of clips with none (None when the judge's clips lack either group). Also written to
     opts.out as ladder-where.json and ladder-where.md."""
@@ -49,7 +50,7 @@ def ladder_where(run: RunDir, opts: EvalOptions, attribute: str, value: str) -> 
     shares: dict[str, list[float]] = {}
     for k in range(opts.draws):
         rows = ladder_audio(setup.strata, clips, captions, opts.seconds, opts.seed + k, opts.cfg_scale,
-                            melody_scale=opts.melody_scale)
+                            melody_scale=opts.melody_scale, rows=opts.ladder_rows)
         for name, wav in rows.items():
             judged.setdefault(name, []).extend(setup.judge.predict(features(wav, sr))[attribute])
             shares.setdefault(name, []).extend(cluster_share(semantic.tokens(wav, sr).numpy(), clusters).tolist())

@@ -23,6 +23,7 @@ from .batches import lm_loss, record_weights, sample_batch, target_loss_sums, to
 from .config import StageConfig, TrainConfig
 from .deepspeed_config import build_engine, init_distributed
 from .errors import StageError
+from .grow import grow_depth
 from .layout_registry import make_layout
 from .layouts import Layout
 from .stage import Stage
@@ -188,7 +189,8 @@ def train_stage(stage: str, records: list[dict[str, Any]], tokens: TokenSpec | M
     resume continues from the last checkpoint, restart deletes the checkpoints first (existing checkpoints with
     neither is an error). max_steps stops early (resumable) like max_minutes; the LR schedule spans stage_cfg.steps.
     At each of `snapshot_steps` the model is also exported to out_dir/snapshots/step-<N>.pt. `init_from` (an exported
-    model.pt of the same architecture and layout) warm-starts a fresh run: its weights, a new optimizer and schedule.
+    model.pt of the same architecture and layout, or a shallower one, grown) warm-starts a fresh run: its weights, a
+    new optimizer and schedule.
     """
     if not records:
         raise StageError(f"no training records for the {stage} stage: run `strata tokenize` first")
@@ -317,12 +319,19 @@ def _engine(layout: Layout, stage_cfg: StageConfig, train_cfg: TrainConfig, worl
 
 def _warm_start(model: Transformer, layout: Layout, path: Path) -> None:
     """Copy an exported stage's weights into `model`; its model config, vocabulary and layout kind must match this
-    run's (the weights do not depend on the number of streams, so aligned streams may be added)."""
+    run's (the weights do not depend on the number of streams, so aligned streams may be added). A start with fewer
+    layers and otherwise the same model is grown to this run's depth without changing what it computes."""
     start = Stage.load(path)
-    if asdict(start.model.cfg) != asdict(model.cfg) or start.layout.vocab.spec() != layout.vocab.spec() \
+    old, new = asdict(start.model.cfg), asdict(model.cfg)
+    deeper = old["n_layers"] < new["n_layers"] and {**old, "n_layers": new["n_layers"]} == new
+    if (old != new and not deeper) or start.layout.vocab.spec() != layout.vocab.spec() \
             or start.layout.kind != layout.kind:
         raise StageError(f"--init-from {path}: its model or token layout differs from this stage's config")
-    model.load_state_dict(start.model.state_dict())
+    state = start.model.state_dict()
+    if deeper:
+        state = grow_depth(state, old["n_layers"], new["n_layers"])
+        log.info("grown from %d to %d layers", old["n_layers"], new["n_layers"])
+    model.load_state_dict(state)
     log.info("warm start from %s", path)
 
 

@@ -44,6 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ladder-where", metavar="ATTR=VALUE", help="instead: only the ablation ladder, on up to "
                    "--ladder-clips picked prompts labelled ATTR=VALUE (e.g. drums=yes), a draw per seed; writes "
                    "ladder-where.json and ladder-where.md: the share of each row's clips judged VALUE")
+    p.add_argument("--ladder-rows", metavar="ROW,ROW", help="with --ladder-where: only these ladder rows (e.g. "
+                   "real,generated), to compare the rows a change can move at a fraction of the cost")
     p.add_argument("--out", help="report folder (default: runs/R/reports/eval, or runs/R/reports/curve-STAGE)")
     add_targets(p, EVAL_TARGETS, dest="eval_target", metavar="WHAT")
     p.set_defaults(func=lambda args: run_system_eval(args) if args.run else p.error(
@@ -62,13 +64,19 @@ def run_system_eval(args: argparse.Namespace) -> int:
     manifest = Path(args.manifest) if args.manifest else run.manifest_path
     out = Path(args.out) if args.out else run.reports_dir / (f"curve-{args.curve}" if args.curve else "eval")
     sweep = _scales(args.melody_sweep) if args.melody_sweep else None
+    rows = None
     if args.ladder_where:
+        from ..ladder import parse_rows
         from ..ladder_where import parse_where
 
         where = parse_where(args.ladder_where)
+        rows = parse_rows(args.ladder_rows) if args.ladder_rows else None
+    elif args.ladder_rows:
+        raise UserError("--ladder-rows needs --ladder-where")
     opts = EvalOptions(manifest, out, args.split, args.prompts, args.draws, args.seconds, args.seed, args.judge_clips,
                        args.ladder_clips, args.melodies, cfg_scale=args.cfg_scale,
-                       melody_scale=args.melody_scale, semantic_candidates=args.semantic_candidates)
+                       melody_scale=args.melody_scale, semantic_candidates=args.semantic_candidates,
+                       ladder_rows=rows)
     if args.quick or args.curve:
         opts = opts.quick()
     if args.curve:

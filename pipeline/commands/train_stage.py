@@ -28,8 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also export the model at these steps to stages/<stage>/snapshots/step-N.pt "
                              "(the points of `strata eval --curve <stage>`)")
     parser.add_argument("--init-from", default=None, metavar="MODEL_PT",
-                        help="warm start: a fresh run begins from this exported model.pt (same model and layout), with a "
-                             "new optimizer and LR schedule; ignored when resuming")
+                        help="warm start: a fresh run begins from this exported model.pt (same model and layout, or "
+                             "fewer layers, grown to this depth without changing its output), with a new optimizer "
+                             "and LR schedule; ignored when resuming")
 
 
 def run(args: argparse.Namespace) -> int:

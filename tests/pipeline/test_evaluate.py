@@ -1,5 +1,6 @@
 """Whole-system eval on a tiny random run: judged adherence with baselines, ladder, melody set, report files."""
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -117,6 +118,9 @@ def test_ladder_where_judges_every_row_on_the_clips_with_that_label(tmp_path):
         ladder_where(run, EvalOptions(manifest, tmp_path / "none", prompts=6, draws=3, seconds=1.0, judge_clips=16),
                      "drums", "maybe")
     assert not (tmp_path / "none").exists()
+    some = ladder_where(run, replace(opts, out=tmp_path / "some", ladder_rows=("generated", "real")), "drums", "yes")
+    assert list(some) == ["real", "generated"]  # ladder order, and each row the same audio as beside every other row
+    assert all(some[name] == table[name] for name in some)
 
 
 def test_judge_ceiling_is_cross_validated_by_source_piece_when_there_are_two(tmp_path):

@@ -160,6 +160,21 @@ def test_init_from_warm_starts_a_fresh_run_and_checks_the_architecture(tmp_path,
                             init_from=tmp_path / "a" / "model.pt")
 
 
+def test_init_from_a_shallower_stage_grows_it_without_changing_its_output(tmp_path, single_process):
+    token_spec = tiny_spec(melody=False)
+    records = tiny_records(4, 1.0, token_spec)
+    stage_cfg, train_cfg = _configs(steps=3)
+    trainer.train_stage("semantic", records, token_spec, stage_cfg, train_cfg, tmp_path / "a")
+    frozen = TrainConfig(lr=0.0, warmup_steps=1, ckpt_every=100, val_every=100, log_every=100)
+    deeper = replace(stage_cfg, steps=1, model=replace(stage_cfg.model, n_layers=5))
+    trainer.train_stage("semantic", records, token_spec, deeper, frozen, tmp_path / "deep",
+                        init_from=tmp_path / "a" / "model.pt")
+    start, grown = Stage.load(tmp_path / "a" / "model.pt").model, Stage.load(tmp_path / "deep" / "model.pt").model
+    assert len(grown.blocks) == 5
+    x = torch.randint(0, start.vocab_size, (2, 20))
+    torch.testing.assert_close(grown.eval()(x), start.eval()(x), rtol=1e-5, atol=1e-5)
+
+
 def test_an_aligned_coarse_run_warm_starts_from_a_stage_without_aligned_streams(tmp_path, single_process):
     token_spec = tiny_spec(melody=True)
     records = tiny_records(4, 1.0, token_spec)
