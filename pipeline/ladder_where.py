@@ -27,11 +27,10 @@ def parse_where(text: str) -> tuple[str, str]:
 
 
 def ladder_where(run: RunDir, opts: EvalOptions, attribute: str, value: str) -> dict[str, dict[str, Any]]:
-    """{ladder row: {"share", "clips", "tokens"}} over up to opts.ladder_clips picked prompts labelled attribute=value
-    (the rows of opts.ladder_rows, or all),
-    each clip once per seed (opts.seed, +1, ...); "tokens" is the median share of the row's semantic frames in the
-    label's clusters and the share of clips with none (None when the judge's clips lack either group). Also written to
-    opts.out as ladder-where.json and ladder-where.md."""
+    """{ladder row: {"share", "clips", "tokens"}} for the rows of opts.ladder_rows (None: all) over up to
+    opts.ladder_clips picked prompts labelled attribute=value, each clip once per seed (opts.seed, +1, ...); "tokens"
+    is the median share of the row's semantic frames in the label's clusters and the share of clips with none (None
+    when the judge's clips lack either group). Also written to opts.out as ladder-where.json and ladder-where.md."""
     from eval.judge import judge_labels
     from eval.token_share import cluster_share, enriched_clusters, share_summary
 
