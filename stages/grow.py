@@ -15,15 +15,16 @@ def grow_depth(state: dict[str, torch.Tensor], old_layers: int, new_layers: int)
     copies old block j * old_layers // new_layers, and every repeat has its output projections zeroed."""
     if new_layers < old_layers:
         raise ValueError(f"cannot grow {old_layers} blocks into {new_layers}")
-    grown = {k: v.clone() for k, v in state.items() if not _BLOCK_KEY.fullmatch(k)}
-    for j in range(new_layers):
-        src = j * old_layers // new_layers
-        repeat = j > 0 and (j - 1) * old_layers // new_layers == src
-        prefix = f"blocks.{src}."
-        for key, value in state.items():
-            if not key.startswith(prefix):
-                continue
-            name = key[len(prefix):]
+    sources = [j * old_layers // new_layers for j in range(new_layers)]
+    grown: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        match = _BLOCK_KEY.fullmatch(key)
+        if match is None:
+            grown[key] = value.clone()
+            continue
+        src, name = int(match[1]), match[2]
+        for j in (j for j, s in enumerate(sources) if s == src):
+            repeat = j > 0 and sources[j - 1] == src
             grown[f"blocks.{j}.{name}"] = torch.zeros_like(value) if repeat and name in _OUTPUT_PROJECTIONS \
                 else value.clone()
     return grown
