@@ -18,7 +18,7 @@ from .errors import UserError
 from .ladder import fit_length
 from .orchestrator import Strata
 from .run_dir import RunDir
-from .settings import MAX_BEST_OF, MAX_CFG_SCALE, check_integer
+from .settings import MAX_BEST_OF, MAX_CFG_SCALE, check_integer, check_real
 
 
 @dataclass
@@ -39,6 +39,7 @@ class EvalOptions:
     cfg_scale: float | None = None  # None: the run's generate.cfg_scale
     melody_scale: float | None = None  # None: the run's generate.melody_scale
     semantic_candidates: int | None = None  # None: the run's generate.semantic_candidates
+    temperature: dict[str, float] | None = None  # {stage: T}; None: each stage's profile temperature
     ladder_rows: tuple[str, ...] | None = None  # None: every ladder row (--ladder-where only)
     untrained: bool = True
 
@@ -56,6 +57,8 @@ class EvalOptions:
             raise UserError(f"--melody-scale must be in [0, {MAX_CFG_SCALE:g}], got {self.melody_scale:g}")
         if self.semantic_candidates is not None:
             check_integer(self.semantic_candidates, "--semantic-candidates", 1, MAX_BEST_OF)
+        for stage, value in (self.temperature or {}).items():
+            check_real(value, "--temperature", low=0.0, where=f" ({stage} stage)")
         if not self.manifest.is_file():
             raise UserError(f"manifest not found: {self.manifest}")
 
@@ -106,7 +109,7 @@ def judged_setup(run: RunDir, opts: EvalOptions, judge_cache: dict[str, Any] | N
         raise UserError(f"{opts.manifest} needs >= 4 captioned '{opts.split}' clips and >= 16 'train' clips for the eval "
                         f"(has {len(test)} and {len(train)}); synthesize more with `strata data synth`")
     strata = Strata.from_run(run)
-    strata.set_generation_params(semantic_candidates=opts.semantic_candidates)
+    strata.set_generation_params(semantic_candidates=opts.semantic_candidates, temperature=opts.temperature)
     if check is not None:
         check(strata)
     sr, seconds = strata.sample_rate, opts.seconds

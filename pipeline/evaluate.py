@@ -81,6 +81,7 @@ def evaluate_run(run: RunDir, opts: EvalOptions, judge_cache: dict[str, Any] | N
                       "draws per prompt (seeds seed, seed+1, ...)": opts.draws, "clip seconds": seconds, "seed": opts.seed,
                       "guidance (cfg_scale)": cfg_scale, "melody guidance (melody_scale)": melody_scale,
                       "semantic candidates per clip": strata.generation_params.semantic_candidates,
+                      "temperature (semantic, coarse, fine)": strata.generation_params.temperatures(),
                       "judge clips": len(setup.train), "wall seconds per step": timer.seconds}
     report["notes"] = [
         "template: the corpus's own captions (the training caption templates); paraphrase: the same clips' attributes in "

@@ -56,21 +56,24 @@ def ladder_where(run: RunDir, opts: EvalOptions, attribute: str, value: str) -> 
     table = {name: {"share": sum(v == value for v in got) / len(got), "clips": len(got),
                     "tokens": share_summary(shares[name]) if len(clusters) else None}
              for name, got in judged.items()}
-    _write(table, attribute, value, len(picked), len(clusters), opts)
+    _write(table, attribute, value, len(picked), len(clusters), opts, setup.strata.generation_params.temperatures())
     return table
 
 
 def _write(table: dict[str, dict[str, Any]], attribute: str, value: str, prompts: int, clusters: int,
-           opts: EvalOptions) -> None:
+           opts: EvalOptions, temperatures: list[float]) -> None:
     from eval.token_share import ENRICHMENT, NONE_BELOW
 
     opts.out.mkdir(parents=True, exist_ok=True)
     report = {"attribute": attribute, "value": value, "prompts": prompts, "draws": opts.draws, "seed": opts.seed,
-              "seconds": opts.seconds, "label_clusters": clusters, "rows": table}
+              "seconds": opts.seconds, "temperature (semantic, coarse, fine)": temperatures,
+              "label_clusters": clusters, "rows": table}
     atomic_write_text(opts.out / "ladder-where.json", json.dumps(report, indent=2) + "\n")
     lines = ["# Ablation ladder on one label", "",
              f"{prompts} '{opts.split}' clips labelled {attribute}={value} × seeds {opts.seed}–{opts.seed + opts.draws - 1}, "
-             f"{opts.seconds:g} s; share of each row's clips the independent judge labels {attribute}={value}.",
+             f"{opts.seconds:g} s, sampling temperatures {'/'.join(f'{v:g}' for v in temperatures)} "
+             f"(semantic/coarse/fine); "
+             f"share of each row's clips the independent judge labels {attribute}={value}.",
              f"Label clusters: the {clusters} semantic clusters ≥ {ENRICHMENT:g}× as frequent in the judge's training "
              f"clips labelled {attribute}={value} as in the others; each row's audio is re-tokenized and its frames in "
              f"them counted (median share per clip, and the clips with under {NONE_BELOW:.0%} of their frames in them).",

@@ -51,6 +51,10 @@ class GenerationSettings:
     segment_seconds: float = 15.0
     sampling: dict[str, SamplingSettings] = field(default_factory=dict)
 
+    def temperatures(self) -> list[float]:
+        """The semantic, coarse and fine stages' sampling temperatures, for reports."""
+        return [self.sampling[name].temperature for name in STAGES]
+
 
 def profile_settings(profile: Profile) -> GenerationSettings:
     """The profile's defaults (seed, cfg scale, each stage's sampling) over the GenerationSettings defaults, unchecked."""
@@ -90,27 +94,29 @@ def settings_from(profile: Profile, *, base: GenerationSettings | None = None, s
 def validate(settings: GenerationSettings, max_seconds: float) -> None:
     """Check every value against the rules in this module's docstring; raise UserError on the first bad one."""
     if settings.story:
-        _real(settings.segment_seconds, "--segment-seconds", low=0.0, high=max_seconds, open_low=True)
+        check_real(settings.segment_seconds, "--segment-seconds", low=0.0, high=max_seconds, open_low=True)
     else:
-        _real(settings.seconds, "--seconds", low=0.0, high=max_seconds, open_low=True)
+        check_real(settings.seconds, "--seconds", low=0.0, high=max_seconds, open_low=True)
     check_integer(settings.num_samples, "--num-samples", 1, MAX_NUM_SAMPLES)
     check_integer(settings.best_of, "--best-of", 1, MAX_BEST_OF)
     check_integer(settings.semantic_candidates, "--semantic-candidates", 1, MAX_BEST_OF)
     check_integer(settings.seed, "--seed", 0, MAX_SEED)
-    _real(settings.cfg_scale, "--cfg-scale", low=0.0, high=MAX_CFG_SCALE)
-    _real(settings.melody_scale, "--melody-scale", low=0.0, high=MAX_CFG_SCALE)
+    check_real(settings.cfg_scale, "--cfg-scale", low=0.0, high=MAX_CFG_SCALE)
+    check_real(settings.melody_scale, "--melody-scale", low=0.0, high=MAX_CFG_SCALE)
     for name, stage in settings.sampling.items():
         where = f" ({name} stage)"
-        _real(stage.temperature, "--temperature", low=0.0, where=where)
+        check_real(stage.temperature, "--temperature", low=0.0, where=where)
         check_integer(stage.top_k, "--top-k", 0, None, where)
-        _real(stage.top_p, "--top-p", low=0.0, high=1.0, where=where)
+        check_real(stage.top_p, "--top-p", low=0.0, high=1.0, where=where)
 
 
 def _flag(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
-def _real(value: Any, flag: str, low: float, high: float | None = None, open_low: bool = False, where: str = "") -> None:
+def check_real(value: Any, flag: str, low: float, high: float | None = None, open_low: bool = False,
+               where: str = "") -> None:
+    """UserError unless value is a finite number in [low, high] ((low, high] with open_low; no upper bound when None)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UserError(f"{flag} must be a number{where}, got {value!r}")
     if not math.isfinite(value):

@@ -6,8 +6,10 @@ import importlib
 import shlex
 import sys
 
+from ..errors import UserError
 from ..resume_rule import decide_resume
 from ..run_dir import RunDir
+from ..settings import STAGES
 
 
 def add_run_argument(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -55,3 +57,14 @@ def resume_decision(args: argparse.Namespace, has_state: bool, where: object) ->
 def command_line() -> str:
     """The running `strata ...` command line, shell-quoted, for model cards."""
     return "strata " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def stage_values(values: list | None, name: str) -> dict[str, float] | None:
+    """Expand a 1- or 3-value per-stage flag into {stage: value}."""
+    if values is None:
+        return None
+    if len(values) == 1:
+        values = values * 3
+    if len(values) != 3:
+        raise UserError(f"--{name} takes 1 value or 3 (semantic coarse fine), got {len(values)}")
+    return dict(zip(STAGES, values))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UserError
-from .common import add_targets
+from .common import add_targets, stage_values
 
 # what -> (module under pipeline.commands, one-line help). Each module defines add_arguments(p) and run(args).
 EVAL_TARGETS: dict[str, tuple[str, str]] = {
@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--semantic-candidates", type=int, default=None, metavar="K",
                    help="semantic draws per clip, the one the text explains best kept (default: the run's "
                    "generate.semantic_candidates)")
+    p.add_argument("--temperature", type=float, nargs="+", metavar="T", help="sampling temperature for every generated "
+                   "set: 1 value for all stages or 3 (semantic coarse fine) (default: each stage's profile temperature)")
     p.add_argument("--judge-clips", type=int, default=320, help="real training clips the independent judge learns from (default 320)")
     p.add_argument("--ladder-clips", type=int, default=8, help="held-out clips in the ablation ladder (default 8)")
     p.add_argument("--melodies", type=int, default=6, help="out-of-corpus melodies to follow (default 6; 0 skips)")
@@ -76,7 +78,7 @@ def run_system_eval(args: argparse.Namespace) -> int:
     opts = EvalOptions(manifest, out, args.split, args.prompts, args.draws, args.seconds, args.seed, args.judge_clips,
                        args.ladder_clips, args.melodies, cfg_scale=args.cfg_scale,
                        melody_scale=args.melody_scale, semantic_candidates=args.semantic_candidates,
-                       ladder_rows=rows)
+                       temperature=stage_values(args.temperature, "temperature"), ladder_rows=rows)
     if args.quick or args.curve:
         opts = opts.quick()
     if args.curve:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..profile import Profile
-from ..settings import STAGES, GenerationSettings, settings_from
-from .common import add_run_argument, run_dir
+from ..settings import GenerationSettings, settings_from
+from .common import add_run_argument, run_dir, stage_values
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,17 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "generate.semantic_candidates)")
     p.add_argument("--spectrogram", action="store_true", help="also write a spectrogram PNG next to each WAV")
     p.set_defaults(func=run)
-
-
-def stage_values(values: list | None, name: str) -> dict[str, float] | None:
-    """Expand a 1- or 3-value per-stage flag into {stage: value}."""
-    if values is None:
-        return None
-    if len(values) == 1:
-        values = values * 3
-    if len(values) != 3:
-        raise UserError(f"--{name} takes 1 value or 3 (semantic coarse fine), got {len(values)}")
-    return dict(zip(STAGES, values))
 
 
 def read_prompts(args: argparse.Namespace) -> list[str]:

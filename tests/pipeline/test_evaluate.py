@@ -10,6 +10,7 @@ from pipeline.errors import UserError
 from pipeline.eval_setup import EvalOptions
 from pipeline.evaluate import evaluate_run
 from pipeline.ladder import LADDER_ROWS
+from pipeline.orchestrator import Strata
 
 from .tiny_run import build_tiny_run
 
@@ -39,8 +40,10 @@ def _manifest(root, clips=20, test=4):
 def test_eval_reports_judged_adherence_ladder_and_melody(tmp_path):
     run = build_tiny_run(tmp_path / "r", melody=True)
     opts = EvalOptions(_manifest(tmp_path / "data"), tmp_path / "eval", prompts=4, draws=3, seconds=1.0, judge_clips=16,
-                       ladder_clips=2, melodies=2, permutations=200, melody_scale=2.0)
+                       ladder_clips=2, melodies=2, permutations=200, melody_scale=2.0, temperature={"semantic": 1.2})
     report = evaluate_run(run, opts)
+    profile = Strata.from_run(run).generation_params.temperatures()
+    assert report["info"]["temperature (semantic, coarse, fine)"] == [1.2, *profile[1:]] != profile
     rows = {(r["prompt_set"], r["attribute"]): r for r in report["adherence"]}
     assert set(rows) == {(s, a) for s in ("template", "paraphrase") for a in ("family", "drums", "tempo", "mode")}
     for r in rows.values():
@@ -121,6 +124,15 @@ def test_ladder_where_judges_every_row_on_the_clips_with_that_label(tmp_path):
     some = ladder_where(run, replace(opts, out=tmp_path / "some", ladder_rows=("generated", "real")), "drums", "yes")
     assert list(some) == ["real", "generated"]  # ladder order, and each row the same audio as beside every other row
     assert all(some[name] == table[name] for name in some)
+    key = "temperature (semantic, coarse, fine)"
+    assert report[key] == Strata.from_run(run).generation_params.temperatures()  # the profile's
+    hot = replace(opts, out=tmp_path / "hot", ladder_rows=("real",), temperature={"semantic": 1.3, "coarse": 0.9, "fine": 0.0})
+    ladder_where(run, hot, "drums", "yes")
+    assert json.loads((tmp_path / "hot" / "ladder-where.json").read_text())[key] == [1.3, 0.9, 0.0]
+    assert "sampling temperatures 1.3/0.9/0 (semantic/coarse/fine)" in (tmp_path / "hot" / "ladder-where.md").read_text()
+    with pytest.raises(UserError, match=r"--temperature must be in \[0, inf\) \(fine stage\)"):
+        ladder_where(run, replace(hot, out=tmp_path / "cold", temperature={"fine": -0.5}), "drums", "yes")
+    assert not (tmp_path / "cold").exists()
 
 
 def test_judge_ceiling_is_cross_validated_by_source_piece_when_there_are_two(tmp_path):
