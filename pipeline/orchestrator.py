@@ -20,7 +20,7 @@ from .errors import UserError
 from .inputs import read_input_audio, read_melody
 from .profile import Profile
 from .run_dir import STAGE_NAMES, RunDir
-from .settings import GenerationSettings, profile_settings, settings_from
+from .settings import GenerationSettings, settings_from
 
 if TYPE_CHECKING:
     from data_prep.clap import ConditionTokenizer
@@ -234,8 +234,9 @@ class Strata:
 
         `cond` are conditioning tokens [B, levels] (text or audio); with `coarse` [B, n_coarse, F] only the fine stage
         runs, with `semantic` [B, S] coarse and fine run; `melody` (audio [B, T]) reaches a coarse stage that reads it.
+        Sampling, and guidance not given here, come from the settings `generate` uses (set_generation_params).
         """
-        defaults = profile_settings(self.profile)
+        defaults = self.generation_params
         guide = {"cfg_scale": defaults.cfg_scale if cfg_scale is None else float(cfg_scale),
                  "melody_scale": defaults.melody_scale if melody_scale is None else float(melody_scale)}
         sampling = {name: stage.as_dict() for name, stage in defaults.sampling.items()}

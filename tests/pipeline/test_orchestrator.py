@@ -126,6 +126,22 @@ def test_set_generation_params_are_what_generate_uses(tiny):
     assert strata.generation_params == stored
 
 
+def test_generate_downstream_samples_with_the_stored_temperatures(tiny, monkeypatch):
+    strata = Strata.from_run(tiny)
+    semantic = strata.generate("calm piano", 0.5, seed=1).tokens["semantic"]
+    cond = strata.condition.text_tokens(["calm piano"])
+    decoded: list[torch.Tensor] = []  # the codes each call decodes (the tiny codec's audio is near silent)
+    monkeypatch.setattr(strata.codec, "decode", lambda codes: decoded.append(codes) or torch.zeros(codes.shape[0], 9))
+
+    def codes(seed: int) -> torch.Tensor:
+        strata.generate_downstream(cond, 0.5, semantic=semantic, seed=seed)
+        return decoded[-1]
+
+    assert not torch.equal(codes(0), codes(1))  # the profile's temperatures sample
+    strata.set_generation_params(temperature={"coarse": 0.0, "fine": 0.0})
+    assert torch.equal(codes(0), codes(1))  # greedy coarse and fine: the seed no longer matters
+
+
 def test_cli_generate_loads_the_profile_once(tiny, tmp_path, monkeypatch, capsys):
     from pipeline.run_dir import RunDir
 
