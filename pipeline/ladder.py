@@ -9,6 +9,8 @@ Reading down the rows shows which component loses what (instrument, drums, tempo
   real_semantic_text_cond    the same, conditioned on its caption's text tokens
   real_semantic_text_melody  the same, with the clip itself as the melody (when the coarse stage reads melody)
   generated                  full generation from the caption
+  generated_audio_cond       full generation conditioned on the clip's audio tokens instead of its caption's text
+                             tokens (the stages' training conditioning): what the gap between the two towers costs
   generated_own_melody       full generation from the caption with the clip itself as --melody (when the run has melody)
 """
 from __future__ import annotations
@@ -22,7 +24,8 @@ from .errors import UserError
 from .orchestrator import Strata
 
 LADDER_ROWS = ("real", "codec_all", "codec_coarse", "real_coarse_gen_fine", "real_semantic_audio_cond",
-               "real_semantic_text_cond", "real_semantic_text_melody", "generated", "generated_own_melody")
+               "real_semantic_text_cond", "real_semantic_text_melody", "generated", "generated_audio_cond",
+               "generated_own_melody")
 
 
 def ladder_audio(strata: Strata, clips: torch.Tensor, captions: list[str], seconds: float, seed: int = 0,
@@ -35,18 +38,20 @@ def ladder_audio(strata: Strata, clips: torch.Tensor, captions: list[str], secon
     codes = functools.cache(lambda: strata.codec.encode(clips))
     semantic = functools.cache(lambda: strata.semantic_tokenizer().tokens(clips, sr))
     text_cond = functools.cache(lambda: strata.condition.text_tokens(captions))
+    audio_cond = functools.cache(lambda: strata.condition.audio_tokens(clips, sr))
     makers: dict[str, Callable[[], torch.Tensor]] = {
         "real": lambda: clips,
         "codec_all": lambda: strata.codec.decode(codes()),
         "codec_coarse": lambda: strata.codec.decode(codes()[:, :n_coarse]),
         "real_coarse_gen_fine": lambda: strata.generate_downstream(text_cond(), seconds, coarse=codes()[:, :n_coarse],
                                                                    seed=seed),
-        "real_semantic_audio_cond": lambda: strata.generate_downstream(
-            strata.condition.audio_tokens(clips, sr), seconds, semantic=semantic(), seed=seed, cfg_scale=cfg_scale),
+        "real_semantic_audio_cond": lambda: strata.generate_downstream(audio_cond(), seconds, semantic=semantic(),
+                                                                       seed=seed, cfg_scale=cfg_scale),
         "real_semantic_text_cond": lambda: strata.generate_downstream(text_cond(), seconds, semantic=semantic(),
                                                                       seed=seed, cfg_scale=cfg_scale),
         "generated": lambda: generated if generated is not None else strata.generate(
             captions, seconds, seed=seed, cfg_scale=cfg_scale).audio,
+        "generated_audio_cond": lambda: strata.generate_downstream(audio_cond(), seconds, seed=seed, cfg_scale=cfg_scale),
     }
     if strata.stages["coarse"].layout.has_melody:
         makers["real_semantic_text_melody"] = lambda: strata.generate_downstream(

@@ -233,7 +233,8 @@ class Strata:
         """Audio [B, T] from given tokens, sampling only the stages below them (the eval's ablation ladder).
 
         `cond` are conditioning tokens [B, levels] (text or audio); with `coarse` [B, n_coarse, F] only the fine stage
-        runs, with `semantic` [B, S] coarse and fine run; `melody` (audio [B, T]) reaches a coarse stage that reads it.
+        runs, with `semantic` [B, S] coarse and fine run, with neither all three run; `melody` (audio [B, T]) reaches
+        a coarse stage that reads it.
         Sampling, and guidance not given here, come from the settings `generate` uses (set_generation_params).
         """
         defaults = self.generation_params
@@ -243,7 +244,8 @@ class Strata:
         generator = torch.Generator().manual_seed(int(seed))
         if coarse is None:
             if semantic is None:
-                raise ValueError("generate_downstream needs semantic or coarse tokens")
+                semantic = self._semantic([cond], seconds, seconds, None, None, sampling["semantic"], guide, generator,
+                                          defaults.semantic_candidates)
             melody_tokens = self._melody_tokens(melody, cond.shape[0])
             coarse = self._coarse([cond], semantic, seconds, seconds, None, sampling["coarse"], guide, generator,
                                   melody=melody_tokens)

@@ -126,7 +126,7 @@ def test_set_generation_params_are_what_generate_uses(tiny):
     assert strata.generation_params == stored
 
 
-def test_generate_downstream_samples_with_the_stored_temperatures(tiny, monkeypatch):
+def test_generate_downstream_samples_as_generate_does(tiny, monkeypatch):
     strata = Strata.from_run(tiny)
     semantic = strata.generate("calm piano", 0.5, seed=1).tokens["semantic"]
     cond = strata.condition.text_tokens(["calm piano"])
@@ -140,6 +140,11 @@ def test_generate_downstream_samples_with_the_stored_temperatures(tiny, monkeypa
     assert not torch.equal(codes(0), codes(1))  # the profile's temperatures sample
     strata.set_generation_params(temperature={"coarse": 0.0, "fine": 0.0})
     assert torch.equal(codes(0), codes(1))  # greedy coarse and fine: the seed no longer matters
+
+    text = strata.generate("calm piano", 0.5, seed=2)  # with no tokens given, all three stages run as in generate
+    assert torch.equal(torch.cat([text.tokens["coarse"], text.tokens["fine"]], 1), decoded[-1])
+    strata.generate_downstream(cond, 0.5, seed=2)
+    assert torch.equal(torch.cat([text.tokens["coarse"], text.tokens["fine"]], 1), decoded[-1])
 
 
 def test_cli_generate_loads_the_profile_once(tiny, tmp_path, monkeypatch, capsys):
