@@ -23,7 +23,8 @@ from .significance import adherence_test, position, position_interval, share
 
 def adherence_rows(prompt_set: str, pred: dict[str, list[str]], labels: dict[str, list[str]], draws: int,
                    ceilings: dict[str, dict[str, float]], untrained: dict[str, float] | None = None,
-                   permutations: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
+                   permutations: int = 2000, seed: int = 0,
+                   stated: dict[str, Sequence[bool]] | None = None) -> list[dict[str, Any]]:
     """One row per attribute: judged agreement of the draws with their prompts against every baseline.
 
     position_interval is the 90% bootstrap interval of the position over prompts: how far another prompt draw may
@@ -32,21 +33,35 @@ def adherence_rows(prompt_set: str, pred: dict[str, list[str]], labels: dict[str
     Position uses the cross-validated ceiling via the codec (ceilings["codec_cv"]) where given, else the prompt clips'.
 
     pred[a] lists the judged labels prompt-major (prompt i's draws at i*draws .. i*draws+draws-1); labels[a] one per prompt.
+    Each attribute in `stated` (one flag per prompt: does its wording state the attribute) gets a second row, named
+    "<attribute>, stated", over only the prompts that state it (none when fewer than two do).
     """
     rows = []
     for attr, wanted in labels.items():
         grouped = by_prompt(pred[attr], draws)
-        test = adherence_test(grouped, wanted, permutations=permutations, seed=seed)
-        ceiling = ceilings.get("codec_cv", ceilings["codec"]).get(attr)
-        interval = position_interval(grouped, wanted, ceiling, seed=seed) if ceiling is not None else None
-        rows.append({"prompt_set": prompt_set, "attribute": attr, "generated": test.observed, "shuffled": test.shuffled,
-                     "p_value": test.p_value, "untrained": (untrained or {}).get(attr),
-                     "ceiling_codec_cv": ceilings.get("codec_cv", {}).get(attr),
-                     "ceiling_codec": ceilings["codec"].get(attr), "ceiling_clean": ceilings["clean"].get(attr),
-                     "position": position(test.observed, test.shuffled, ceiling) if ceiling is not None else None,
-                     "position_interval": list(interval) if interval else None,
-                     "prompts": test.prompts, "draws": test.seeds})
+        rows.append(_adherence_row(prompt_set, attr, grouped, wanted, ceilings, (untrained or {}).get(attr),
+                                   permutations, seed))
+        keep = [i for i, flag in enumerate((stated or {}).get(attr, ())) if flag]
+        if len(keep) >= 2:
+            rows.append(_adherence_row(prompt_set, f"{attr}, stated", [grouped[i] for i in keep],
+                                       [wanted[i] for i in keep], ceilings, None, permutations, seed, ceiling_of=attr))
     return rows
+
+
+def _adherence_row(prompt_set: str, attr: str, grouped: list[list[str]], wanted: Sequence[str],
+                   ceilings: dict[str, dict[str, float]], untrained: float | None, permutations: int, seed: int,
+                   ceiling_of: str | None = None) -> dict[str, Any]:
+    of = ceiling_of or attr
+    test = adherence_test(grouped, wanted, permutations=permutations, seed=seed)
+    ceiling = ceilings.get("codec_cv", ceilings["codec"]).get(of)
+    interval = position_interval(grouped, wanted, ceiling, seed=seed) if ceiling is not None else None
+    return {"prompt_set": prompt_set, "attribute": attr, "generated": test.observed, "shuffled": test.shuffled,
+            "p_value": test.p_value, "untrained": untrained,
+            "ceiling_codec_cv": ceilings.get("codec_cv", {}).get(of),
+            "ceiling_codec": ceilings["codec"].get(of), "ceiling_clean": ceilings["clean"].get(of),
+            "position": position(test.observed, test.shuffled, ceiling) if ceiling is not None else None,
+            "position_interval": list(interval) if interval else None,
+            "prompts": test.prompts, "draws": test.seeds}
 
 
 def judged_prompts(prompt_set: str, prompts: Sequence[dict], pred: dict[str, list[str]], labels: dict[str, list[str]],

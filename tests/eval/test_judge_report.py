@@ -80,3 +80,18 @@ def test_judged_prompts_hold_each_prompts_draws_and_go_to_their_own_file(tmp_pat
     lines = (tmp_path / "judged_prompts.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == records
     assert "judged_prompts" not in json.loads((tmp_path / "metrics.json").read_text())
+
+
+def test_a_stated_row_scores_only_the_prompts_that_state_the_attribute():
+    labels = {"drums": ["yes", "no"] * 6}
+    # prompts 0-7 state drums and are followed; prompts 8-11 are silent and their draws never have drums
+    pred = {"drums": [d if i < 8 else "no" for i, d in enumerate(labels["drums"]) for _ in range(3)]}
+    ceilings = {"clean": {"drums": 1.0}, "codec": {"drums": 0.95}}
+    stated = {"drums": [True] * 8 + [False] * 4}
+    full, only = adherence_rows("template", pred, labels, 3, ceilings, {"drums": 0.5}, permutations=200, stated=stated)
+    assert (full["attribute"], only["attribute"]) == ("drums", "drums, stated")
+    assert full["prompts"] == 12 and math.isclose(full["generated"], 10 / 12) and full["untrained"] == 0.5
+    assert only["prompts"] == 8 and only["generated"] == 1.0 and only["untrained"] is None
+    assert only["ceiling_codec"] == 0.95 and only["position"] > full["position"]
+    assert len(adherence_rows("template", pred, labels, 3, ceilings, permutations=50,
+                              stated={"drums": [True] + [False] * 11})) == 1  # one stated prompt: no row
