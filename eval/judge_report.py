@@ -137,6 +137,13 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["### Prompts that ask for no drums", "", "| prompts | clips | judged with drums |", "|---|---:|---:|"]
         lines += [f"| {r['prompt_set']} | {r['clips']} | {_f(r['judged_drums'])} |" for r in neg]
         lines.append("")
+    by_word = report.get("drums_by_word", [])
+    if by_word:
+        lines += ["### Prompts that ask for drums, by their first drum word", "",
+                  "| prompts | drum word | prompts asking | clips | judged with drums |", "|---|---|---:|---:|---:|"]
+        lines += [f"| {r['prompt_set']} | {r['drum_word'] or '(none: the caption is silent)'} | {r['prompts']} | "
+                  f"{r['clips']} | {_f(r['judged_drums'])} |" for r in by_word]
+        lines.append("")
     lines += ["## Noise-likeness and loudness", "",
               "| set | clips | median spectral flatness | × real via codec | loudness (dBFS) | harmonic share |",
               "|---|---:|---:|---:|---:|---:|"]

@@ -16,3 +16,24 @@ DRUM_WORDS = re.compile(r"\b(drums?|drummer|drumless|percussion|kick|snare|hi-ha
 def states_drums(captions: Sequence[str]) -> list[bool]:
     """Per caption: whether it mentions drums or their absence (a drum, percussion, kick, snare, hi-hat or beat word)."""
     return [bool(DRUM_WORDS.search(caption)) for caption in captions]
+
+
+def drum_word(caption: str) -> str | None:
+    """The caption's first drum word, lower-cased (None when it states nothing about drums)."""
+    found = DRUM_WORDS.search(caption)
+    return found.group(1).lower() if found else None
+
+
+def drums_by_word(judged: Sequence[dict]) -> list[dict]:
+    """For the prompts that ask for drums, per prompt set and first drum word (None: the caption is silent): prompts,
+    clips and the share of clips judged with drums. `judged` holds judge_report.judged_prompts records."""
+    groups: dict[tuple[str, str | None], list[str]] = {}
+    counts: dict[tuple[str, str | None], int] = {}
+    for record in judged:
+        if record["asked"]["drums"] != "yes":
+            continue
+        key = (record["prompt_set"], drum_word(record["caption"]))
+        groups.setdefault(key, []).extend(record["judged"]["drums"])
+        counts[key] = counts.get(key, 0) + 1
+    return [{"prompt_set": key[0], "drum_word": key[1], "prompts": counts[key], "clips": len(clips),
+             "judged_drums": sum(label == "yes" for label in clips) / len(clips)} for key, clips in groups.items()]

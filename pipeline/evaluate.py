@@ -110,7 +110,7 @@ def untrained_copy(strata: Strata) -> Strata:
 
 def _adherence_report(judge, audio, test, labels, paraphrases, ceilings, untrained_acc, opts, sr) -> dict[str, Any]:
     from eval.judge_report import adherence_rows, by_prompt, judged_prompts, judged_share
-    from eval.stated import states_drums
+    from eval.stated import drums_by_word, states_drums
 
     rows, negation, per_prompt = [], [], []
     for name, prompts in (("template", test), ("paraphrase", paraphrases)):
@@ -126,7 +126,8 @@ def _adherence_report(judge, audio, test, labels, paraphrases, ceilings, untrain
         drums = by_prompt(pred["drums"], opts.draws)
         clips = [label for i in asked for label in drums[i]]
         negation.append({"prompt_set": name, "prompts": len(asked), "clips": len(clips), "judged_drums": judged_share(clips, "yes")})
-    return {"adherence": rows, "negation": negation, "judged_prompts": per_prompt}
+    return {"adherence": rows, "negation": negation, "drums_by_word": drums_by_word(per_prompt),
+            "judged_prompts": per_prompt}
 
 
 def _sound_table(real: torch.Tensor, real_rt: torch.Tensor, audio: dict[str, torch.Tensor], sr: int) -> dict[str, dict]:

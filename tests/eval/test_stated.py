@@ -13,3 +13,22 @@ def test_template_and_paraphrase_drum_phrases_are_stated_and_silent_captions_are
     assert states_drums(silent) == [False] * len(silent)
     phrases = [p for pair in DRUMS_YES + DRUMS_NO for p in pair] + list(DRUM_NEGATIONS)
     assert all(states_drums(phrases))
+
+
+def test_drums_by_word_groups_the_prompts_that_ask_for_drums():
+    from eval.stated import drum_word, drums_by_word
+
+    assert [drum_word(c) for c in ("Over kick, snare and hi-hat.", "A Drummer lays down a beat.", "a fiddle")] == [
+        "kick", "drummer", None]
+    judged = [{"prompt_set": "paraphrase", "caption": "over kick, snare and hi-hat", "asked": {"drums": "yes"},
+               "judged": {"drums": ["no", "no", "yes"]}},
+              {"prompt_set": "paraphrase", "caption": "Kick and snare", "asked": {"drums": "yes"},
+               "judged": {"drums": ["no", "no", "no"]}},
+              {"prompt_set": "template", "caption": "a jig for fiddle", "asked": {"drums": "yes"},
+               "judged": {"drums": ["no", "no", "no"]}},
+              {"prompt_set": "template", "caption": "a jig, no drums", "asked": {"drums": "no"},
+               "judged": {"drums": ["yes", "no", "no"]}}]
+    rows = {(r["prompt_set"], r["drum_word"]): r for r in drums_by_word(judged)}
+    assert set(rows) == {("paraphrase", "kick"), ("template", None)}
+    assert (rows[("paraphrase", "kick")]["prompts"], rows[("paraphrase", "kick")]["clips"]) == (2, 6)
+    assert rows[("paraphrase", "kick")]["judged_drums"] == 1 / 6 and rows[("template", None)]["judged_drums"] == 0.0

@@ -72,6 +72,7 @@ def test_eval_reports_judged_adherence_ladder_and_melody(tmp_path):
     assert [j["prompt_set"] for j in judged] == ["template"] * 4 + ["paraphrase"] * 4
     assert all(set(j["asked"]) == set(j["judged"]) == {"family", "drums", "tempo", "mode"} for j in judged)
     assert all(len(labels) == 3 for j in judged for labels in j["judged"].values())
+    assert sum(r["prompts"] for r in report["drums_by_word"]) == sum(j["asked"]["drums"] == "yes" for j in judged)
     drums = rows[("paraphrase", "drums")]
     hits = sum(j["judged"]["drums"].count(j["asked"]["drums"]) for j in judged if j["prompt_set"] == "paraphrase")
     assert hits / 12 == drums["generated"] and "judged_prompts" not in json.loads((out / "metrics.json").read_text())
