@@ -48,10 +48,28 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "ladder-where.json and ladder-where.md: the share of each row's clips judged VALUE")
     p.add_argument("--ladder-rows", metavar="ROW,ROW", help="with --ladder-where: only these ladder rows (e.g. "
                    "real,generated), to compare the rows a change can move at a fraction of the cost")
+    p.add_argument("--rescore", metavar="DIR", help="instead: re-score the eval report in DIR from its judged prompts "
+                   "(no generation), with the current adherence rows; writes to --out (default: DIR)")
     p.add_argument("--out", help="report folder (default: runs/R/reports/eval, or runs/R/reports/curve-STAGE)")
     add_targets(p, EVAL_TARGETS, dest="eval_target", metavar="WHAT")
-    p.set_defaults(func=lambda args: run_system_eval(args) if args.run else p.error(
+    p.set_defaults(func=lambda args: rescore(args) if args.rescore else run_system_eval(args) if args.run else p.error(
         "give --run R for the whole-system eval, or choose a component: " + ", ".join(EVAL_TARGETS)))
+
+
+def rescore(args: argparse.Namespace) -> int:
+    """Re-score a written eval report (eval/rescore.py)."""
+    from pathlib import Path
+
+    from eval.rescore import rescore_report
+
+    folder = Path(args.rescore)
+    missing = [name for name in ("metrics.json", "judged_prompts.jsonl") if not (folder / name).is_file()]
+    if missing:
+        raise UserError(f"{folder} is not an eval report folder: it lacks {' and '.join(missing)}")
+    out = Path(args.out) if args.out else folder
+    report = rescore_report(folder, out)
+    print(f"wrote {out / 'metrics.md'} ({len(report['adherence'])} judged attribute rows)")
+    return 0
 
 
 def run_system_eval(args: argparse.Namespace) -> int:

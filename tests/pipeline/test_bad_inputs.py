@@ -112,6 +112,7 @@ CASES = {
     "eval temperature negative": (["eval", "--run", "embedded", "--temperature", "1", "-1", "0.4"],
                                   "--temperature must be in [0, inf) (coarse stage)"),
     "eval temperature two values": (["eval", "--run", "embedded", "--temperature", "1", "2"], "1 value or 3"),
+    "eval rescore not a report": (["eval", "--rescore", A], "is not an eval report folder"),
     "top-p above 1": (["generate", "piano", "--top-p", "1.7", *EMB], "--top-p must be in [0, 1]"),
     "top-p negative": (["generate", "piano", "--top-p", "-0.1", *EMB], "--top-p must be in [0, 1]"),
     "temperature negative": (["generate", "piano", "--temperature", "-1", *EMB], "--temperature must be in"),

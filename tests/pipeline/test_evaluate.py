@@ -73,6 +73,12 @@ def test_eval_reports_judged_adherence_ladder_and_melody(tmp_path):
     assert all(set(j["asked"]) == set(j["judged"]) == {"family", "drums", "tempo", "mode"} for j in judged)
     assert all(len(labels) == 3 for j in judged for labels in j["judged"].values())
     assert sum(r["prompts"] for r in report["drums_by_word"]) == sum(j["asked"]["drums"] == "yes" for j in judged)
+    from pipeline.cli import main
+
+    assert main(["eval", "--rescore", str(out), "--out", str(tmp_path / "again")]) == 0  # no generation
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert again["adherence"] == json.loads(json.dumps(report["adherence"])) and again["info"] == report["info"]
+    assert again["drums_by_word"] == report["drums_by_word"] and (tmp_path / "again" / "judged_prompts.jsonl").is_file()
     drums = rows[("paraphrase", "drums")]
     hits = sum(j["judged"]["drums"].count(j["asked"]["drums"]) for j in judged if j["prompt_set"] == "paraphrase")
     assert hits / 12 == drums["generated"] and "judged_prompts" not in json.loads((out / "metrics.json").read_text())
