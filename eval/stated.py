@@ -1,7 +1,7 @@
 """Which judged attributes a prompt's wording states.
 
 A caption that never mentions drums asks for neither drums nor their absence: the synthetic corpus's templates leave
-the drum phrase out of about a tenth of the captions of clips with drums, and of more without. Scoring the drums
+the drum phrase out of about an eighth of the captions of clips with drums, and of over half without. Scoring the drums
 attribute only on prompts that state it measures what the text asks for; the clip's own label is still reported
 beside it.
 """
