@@ -10,7 +10,8 @@ Reading down the rows shows which component loses what (instrument, drums, tempo
   real_semantic_text_melody  the same, with the clip itself as the melody (when the coarse stage reads melody)
   generated                  full generation from the caption
   generated_audio_cond       full generation conditioned on the clip's audio tokens instead of its caption's text
-                             tokens (the stages' training conditioning): what the gap between the two towers costs
+                             tokens: what the clip's audio conveys that its caption's tokens do not (words the
+                             caption leaves out, or the text tower misses)
   generated_own_melody       full generation from the caption with the clip itself as --melody (when the run has melody)
 """
 from __future__ import annotations
