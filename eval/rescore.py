@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .judge_report import adherence_rows, write_eval_report
-from .stated import drums_by_word, states_drums
-
-PERMUTATIONS = 2000
+from .stated import drums_by_word, stated_attributes
 
 
 def rescore_report(folder: Path, out: Path) -> dict[str, Any]:
@@ -28,8 +26,8 @@ def rescore_report(folder: Path, out: Path) -> dict[str, Any]:
         labels = {a: [r["asked"][a] for r in records] for a in records[0]["asked"]}
         pred = {a: [label for r in records for label in r["judged"][a]] for a in labels}
         rows += adherence_rows(name, pred, labels, draws, metrics["judge"]["ceilings"],
-                               untrained if name == "template" else None, permutations=PERMUTATIONS, seed=seed,
-                               stated={"drums": states_drums([r["caption"] for r in records])})
+                               untrained if name == "template" else None, seed=seed,
+                               stated=stated_attributes([r["caption"] for r in records]))
     figures = [path for path in metrics.get("spectrograms", []) if (out / path).is_file()]  # only those beside out
     report = dict(metrics, adherence=rows, drums_by_word=drums_by_word(judged), spectrograms=figures,
                   judged_prompts=judged)

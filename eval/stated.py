@@ -24,16 +24,22 @@ def drum_word(caption: str) -> str | None:
     return found.group(1).lower() if found else None
 
 
+def stated_attributes(captions: Sequence[str]) -> dict[str, list[bool]]:
+    """Per attribute the eval scores by wording (drums), one flag per caption: does it state the attribute."""
+    return {"drums": states_drums(captions)}
+
+
 def drums_by_word(judged: Sequence[dict]) -> list[dict]:
     """For the prompts that ask for drums, per prompt set and first drum word (None: the caption is silent): prompts,
     clips and the share of clips judged with drums. `judged` holds judge_report.judged_prompts records."""
-    groups: dict[tuple[str, str | None], list[str]] = {}
-    counts: dict[tuple[str, str | None], int] = {}
+    groups: dict[tuple[str, str | None], list[list[str]]] = {}
     for record in judged:
-        if record["asked"]["drums"] != "yes":
-            continue
-        key = (record["prompt_set"], drum_word(record["caption"]))
-        groups.setdefault(key, []).extend(record["judged"]["drums"])
-        counts[key] = counts.get(key, 0) + 1
-    return [{"prompt_set": key[0], "drum_word": key[1], "prompts": counts[key], "clips": len(clips),
-             "judged_drums": sum(label == "yes" for label in clips) / len(clips)} for key, clips in groups.items()]
+        if record["asked"]["drums"] == "yes":
+            key = (record["prompt_set"], drum_word(record["caption"]))
+            groups.setdefault(key, []).append(record["judged"]["drums"])
+    rows = []
+    for (prompt_set, word), prompts in groups.items():
+        clips = [label for draws in prompts for label in draws]
+        rows.append({"prompt_set": prompt_set, "drum_word": word, "prompts": len(prompts), "clips": len(clips),
+                     "judged_drums": sum(label == "yes" for label in clips) / len(clips)})
+    return rows

@@ -110,14 +110,14 @@ def untrained_copy(strata: Strata) -> Strata:
 
 def _adherence_report(judge, audio, test, labels, paraphrases, ceilings, untrained_acc, opts, sr) -> dict[str, Any]:
     from eval.judge_report import adherence_rows, by_prompt, judged_prompts, judged_share
-    from eval.stated import drums_by_word, states_drums
+    from eval.stated import drums_by_word, stated_attributes
 
     rows, negation, per_prompt = [], [], []
     for name, prompts in (("template", test), ("paraphrase", paraphrases)):
         pred = judge.predict(features(audio[name], sr))
         rows += adherence_rows(name, pred, labels, opts.draws, ceilings, untrained_acc if name == "template" else None,
                                permutations=opts.permutations, seed=opts.seed,
-                               stated={"drums": states_drums([p["caption"] for p in prompts])})
+                               stated=stated_attributes([p["caption"] for p in prompts]))
         per_prompt += judged_prompts(name, prompts, pred, labels, opts.draws)
         if name == "paraphrase":
             asked = [i for i, p in enumerate(paraphrases) if p["negated_drums"]]

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from data_prep.audio_io import save_wav
+from pipeline.cli import main
 from pipeline.errors import UserError
 from pipeline.eval_setup import EvalOptions
 from pipeline.evaluate import evaluate_run
@@ -73,8 +74,6 @@ def test_eval_reports_judged_adherence_ladder_and_melody(tmp_path):
     assert all(set(j["asked"]) == set(j["judged"]) == {"family", "drums", "tempo", "mode"} for j in judged)
     assert all(len(labels) == 3 for j in judged for labels in j["judged"].values())
     assert sum(r["prompts"] for r in report["drums_by_word"]) == sum(j["asked"]["drums"] == "yes" for j in judged)
-    from pipeline.cli import main
-
     assert main(["eval", "--rescore", str(out), "--out", str(tmp_path / "again")]) == 0  # no generation
     again = json.loads((tmp_path / "again" / "metrics.json").read_text())
     assert again["adherence"] == json.loads(json.dumps(report["adherence"])) and again["info"] == report["info"]
