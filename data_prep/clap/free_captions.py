@@ -22,12 +22,16 @@ FAMILY_PHRASES = {
     "mallet": ("pitched mallet percussion", "struck tuned bars", "a mallet player"),
     "synth": ("synthesizers", "an electronic synth", "synthetic electronic tones"),
 }
-DRUM_WITH = ("and a rhythm section on drums", "with a beat from a drum kit", "and a drummer playing along")
+# Kit-part words (kick, snare, hi-hats, toms, cymbals) appear too: a text tower trained from scratch knows only the
+# words its captions use, and users name a kit by its parts. The phrases still differ from the evaluation's.
+DRUM_WITH = ("and a rhythm section on drums", "with a beat from a drum kit", "and a drummer playing along",
+             "with a kick drum and snare underneath", "over hi-hats and a snare backbeat")
 DRUM_WITHOUT = ("with the drums left out", "and nothing percussive", "with the drum kit silent",
                 "with no rhythm section", "beatless", "with not one drummer", "with not any percussion at all",
-                "percussionless")
+                "percussionless", "with no kick drum or snare")
 DRUM_SENTENCES_WITH = ("A drum kit keeps time.", "Drums thump along underneath.", "The drummer holds a steady beat.",
-                       "Toms and cymbals keep the pulse.")
+                       "Toms and cymbals keep the pulse.", "A kick drum and snare keep the groove.",
+                       "Hi-hats tick over a snare backbeat.")
 DRUM_SENTENCES_WITHOUT = ("The drums stay silent.", "Nobody plays percussion here.", "The drum kit sits this one out.",
                           "No drummer joins in.", "Not one drum is struck.", "It is free of any beat.")
 ASIDES = ("Recorded close to the microphone.", "A short excerpt from a longer piece.", "Good for reading or studying.",

@@ -40,3 +40,14 @@ def test_augment_caption_mixes_in_free_captions_only_when_asked() -> None:
     mixed = [augment_caption(record, random.Random(s), free_prob=0.5) for s in range(40)]
     assert not any(re.search("|".join(DRUM_WITHOUT), t) for t in plain)
     assert 8 < sum(bool(re.search("|".join(DRUM_WITHOUT), t)) for t in mixed) < 32
+
+
+def test_free_captions_name_kit_parts_for_drum_clips() -> None:
+    """Drum clips are sometimes described by the kit's parts, so the text tower learns those words; a drumless clip
+    names them only to negate them."""
+    rng = random.Random(1)
+    kit = re.compile(r"\b(kick|snare|hi-hats?)\b", re.IGNORECASE)
+    with_kit = [free_caption(_attrs("brass", True, 120), rng) for _ in range(200)]
+    without = [free_caption(_attrs("brass", False, 120), rng) for _ in range(200)]
+    assert 20 < sum(bool(kit.search(t)) for t in with_kit) < 150
+    assert all(re.search(r"\bno\b", t) for t in without if kit.search(t))
