@@ -21,7 +21,7 @@ PROMPT = "A slow folk song played on a solo flute, without drums."
 SECONDS = 1.0
 SEED = 11
 REFERENCE = Path(__file__).resolve().parent / "data" / "pinned_embedded.wav"
-TOKEN_SHA256 = "f095304eefb4f3b8b5e6d00c6cffcb66a9450aa80528662a7bab33235371ec4f"
+TOKEN_SHA256 = "16cc287f1178d5e194d1796900ebc7af4ea97ef0c9adb3f6fac96b19c12ca7cf"
 
 
 def _generate() -> tuple[str, np.ndarray]:
