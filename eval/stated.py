@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from .significance import share
+
 DRUM_WORDS = re.compile(r"\b(drums?|drummer|drumless|percussion|kick|snare|hi-hat|beat)\b", re.IGNORECASE)
 
 
@@ -39,7 +41,6 @@ def drums_by_word(judged: Sequence[dict]) -> list[dict]:
             groups.setdefault(key, []).append(record["judged"]["drums"])
     rows = []
     for (prompt_set, word), prompts in groups.items():
-        clips = [label for draws in prompts for label in draws]
-        rows.append({"prompt_set": prompt_set, "drum_word": word, "prompts": len(prompts), "clips": len(clips),
-                     "judged_drums": sum(label == "yes" for label in clips) / len(clips)})
+        rows.append({"prompt_set": prompt_set, "drum_word": word, "prompts": len(prompts),
+                     "clips": sum(len(draws) for draws in prompts), "judged_drums": share(prompts, "yes")})
     return rows
