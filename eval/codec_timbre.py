@@ -1,5 +1,6 @@
 """How much timbre a codec keeps: a judge fitted on clean clips only, scored on held-out clips clean and after each
-codec's round trip. The judge never sees codec audio, so any drop is what the codec removed or added."""
+codec's round trip. The judge never sees codec audio, so any drop is what the codec removed or added; a second judge
+fitted on the codec's own round trips tells those two apart."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,11 +14,20 @@ from .judge import IndependentJudge
 
 
 def codec_timbre(train: np.ndarray, train_labels: Mapping[str, list[str]], test_clean: np.ndarray,
-                 test_codecs: Mapping[str, np.ndarray], test_labels: Mapping[str, list[str]], seed: int = 0) -> dict:
-    """{"clean": accuracy per attribute, <codec name>: accuracy per attribute, ...} of one clean-trained judge."""
+                 test_codecs: Mapping[str, np.ndarray], test_labels: Mapping[str, list[str]], seed: int = 0,
+                 train_codecs: Mapping[str, np.ndarray] | None = None) -> dict:
+    """{"clean": accuracy per attribute, <codec name>: accuracy per attribute, ...} of one clean-trained judge.
+
+    For each codec in `train_codecs` (its round trips of the train clips) also "<name>, codec-trained judge": a judge
+    fitted on those round trips reads that codec's test round trips. It separates what the codec removes (this row's
+    drop from clean) from how far it shifts what remains away from clean audio (this row minus the clean judge's).
+    """
     judge = IndependentJudge.fit(train, dict(train_labels), seed=seed)
     out = {"clean": judge.accuracy(test_clean, dict(test_labels))}
     out.update({name: judge.accuracy(features, dict(test_labels)) for name, features in test_codecs.items()})
+    for name, features in (train_codecs or {}).items():
+        own = IndependentJudge.fit(features, dict(train_labels), seed=seed)
+        out[f"{name}, codec-trained judge"] = own.accuracy(test_codecs[name], dict(test_labels))
     return out
 
 

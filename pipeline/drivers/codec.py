@@ -147,7 +147,8 @@ def eval_codec_timbre(rd: RunDir, checkpoint: str | None, baseline: str | None, 
                       seconds: float, seed: int = 0, curve_runs: list[str] | None = None) -> tuple[dict[str, Any], Path]:
     """Accuracy of one clean-trained judge on held-out clips, clean and after the round trip of the codec (`checkpoint`,
     default the run's), of an optional `baseline` codec file and of every training snapshot of `curve_runs` (then also
-    a learning curve); writes reports/codec_timbre/ and returns (metrics, report folder)."""
+    a learning curve), and of a judge fitted on the codec's own round trips; writes reports/codec_timbre/ and returns
+    (metrics, report folder)."""
     from data_prep.codec import CodecTokenizer
     from eval.codec_curve import snapshot_step, training_minutes
     from eval.codec_timbre import codec_timbre, write_timbre_curve
@@ -168,11 +169,13 @@ def eval_codec_timbre(rd: RunDir, checkpoint: str | None, baseline: str | None, 
     test = manifest_records(rd.manifest_path, "valid", "test")[:clips]
     if len(train) < 16 or len(test) < 8:
         raise UserError(f"{rd.manifest_path} needs >= 16 train and >= 8 valid/test clips (has {len(train)} and {len(test)})")
-    real_test = fixed_length_clips(test, sr, seconds)
-    codec_features = {name: judge_round_trip_features(real_test, sr, lambda wav, t=tok: t.decode(t.encode(wav)))
-                      for name, tok in tokenizers.items()}
-    accuracy = codec_timbre(batch_features(fixed_length_clips(train, sr, seconds), sr), judge_labels(train),
-                            batch_features(real_test, sr), codec_features, judge_labels(test), seed=seed)
+    real_test, real_train = fixed_length_clips(test, sr, seconds), fixed_length_clips(train, sr, seconds)
+    round_trips = {name: (lambda wav, t=tok: t.decode(t.encode(wav))) for name, tok in tokenizers.items()}
+    codec_features = {name: judge_round_trip_features(real_test, sr, trip) for name, trip in round_trips.items()}
+    # Only the run's codec gets the codec-trained judge: its train round trips cost as much as scoring a snapshot.
+    train_codec = {"codec": judge_round_trip_features(real_train, sr, round_trips["codec"])}
+    accuracy = codec_timbre(batch_features(real_train, sr), judge_labels(train), batch_features(real_test, sr),
+                            codec_features, judge_labels(test), seed=seed, train_codecs=train_codec)
     metrics = {"accuracy": accuracy, "checkpoints": {name: str(path) for name, path in checkpoints.items()},
                "judge_clips": len(train), "test_clips": len(test), "seconds": seconds}
     out = rd.reports_dir / "codec_timbre"

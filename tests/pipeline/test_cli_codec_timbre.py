@@ -34,7 +34,8 @@ def test_timbre_eval_scores_the_run_codec_beside_a_baseline(run: Path, tmp_path:
     out = capsys.readouterr().out
     assert out.startswith("clean: family=") and "baseline: family=" in out
     metrics = json.loads((run / "reports" / "codec_timbre" / "metrics.json").read_text())
-    assert set(metrics["accuracy"]) == {"clean", "codec", "baseline"} and metrics["test_clips"] == 8
+    assert set(metrics["accuracy"]) == {"clean", "codec", "baseline", "codec, codec-trained judge"}
+    assert metrics["test_clips"] == 8 and "codec, codec-trained judge: family=" in out
     assert all(0.0 <= acc["family"] <= 1.0 for acc in metrics["accuracy"].values())
     assert main(ARGV + ["--baseline", str(tmp_path / "missing.pt")]) == 2
 
